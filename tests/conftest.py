@@ -1,0 +1,20 @@
+"""Shared fixtures. Real-data tests run only when RNN_TUI_TEST_DATA names the data directory."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    """The real data directory (as CI passes ../shared/data); skips the test when not given."""
+    value = os.environ.get("RNN_TUI_TEST_DATA")
+    if not value:
+        pytest.skip("real-data test: set RNN_TUI_TEST_DATA to the data directory")
+    path = Path(value)
+    if not path.is_dir():
+        pytest.skip(f"RNN_TUI_TEST_DATA={value} is not a directory")
+    return path

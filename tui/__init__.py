@@ -1,0 +1,1 @@
+"""The Textual app, its panes and the `rnn-tui` command line."""

@@ -1,0 +1,147 @@
+"""The `rnn-tui` command line: the app by default, headless subcommands for scripts and SSH."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Sequence
+
+
+class UsageError(Exception):
+    """A bad argument: reported as one line on stderr with exit status 2."""
+
+
+def _add_step_parser(subparsers: argparse._SubParsersAction) -> None:
+    step = subparsers.add_parser(
+        "step",
+        help="print a step-by-step trace of one recurrent layer",
+        description="Recompute a torch RNN/LSTM/GRU one time step at a time and print every intermediate.",
+    )
+    step.add_argument("--cell", choices=["rnn", "lstm", "gru"], default="rnn")
+    step.add_argument("--nonlinearity", choices=["tanh", "relu"], default="tanh", help="RNN cells only")
+    step.add_argument("--input-size", type=str, default="5", metavar="N")
+    step.add_argument("--hidden-size", type=str, default="2", metavar="N")
+    step.add_argument("--layers", type=str, default="1", metavar="N")
+    step.add_argument("--bidirectional", action="store_true")
+    step.add_argument("--seed", type=str, default="1", metavar="S", help="torch.manual_seed(S) before the layer is built")
+    step.add_argument(
+        "--input",
+        type=str,
+        default=None,
+        metavar="SEQ",
+        help='time steps separated by ";", features by ","; default: the chapter\'s "1,1,1,1,1; 2,2,2,2,2; 3,3,3,3,3"',
+    )
+    step.add_argument("--random", type=str, default=None, metavar="T", help="a seeded random sequence of T steps instead of --input")
+    step.add_argument("--w-hh-scale", type=str, default="1", metavar="F", help="multiply W_hh by F (exploding-gradient demos)")
+    step.add_argument("--truncate", type=str, default=None, metavar="K", help="truncated BPTT window for the gradient norms")
+    step.add_argument("--clip", type=str, default=None, metavar="C", help="clip_grad_norm_ threshold for the gradient norms")
+    step.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
+
+
+def _add_corpus_parser(subparsers: argparse._SubParsersAction) -> None:
+    corpus = subparsers.add_parser("corpus", help="inspect a data source before training")
+    corpus_commands = corpus.add_subparsers(dest="corpus_command", metavar="ACTION", required=True)
+    show = corpus_commands.add_parser(
+        "show",
+        help="describe a text or review corpus",
+        description="SOURCE is a file path, a folder, gutenberg:ID or imdb.",
+    )
+    show.add_argument("source", metavar="SOURCE")
+    show.add_argument("--json", action="store_true", help="print one JSON object")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="rnn-tui",
+        description="A terminal lab for recurrent neural networks. Run without a command to open the app.",
+    )
+    parser.add_argument("--keymap", default=None, metavar="FILE", help="JSON file mapping binding ids to keys")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    _add_step_parser(subparsers)
+    _add_corpus_parser(subparsers)
+    return parser
+
+
+def _run_step(args: argparse.Namespace) -> int:
+    from engine.stepper import StepperInputError, config_from_strings
+
+    try:
+        config = config_from_strings(
+            cell=args.cell,
+            nonlinearity=args.nonlinearity,
+            input_size=args.input_size,
+            hidden_size=args.hidden_size,
+            num_layers=args.layers,
+            bidirectional=args.bidirectional,
+            seed=args.seed,
+            sequence=args.input,
+            random_length=args.random,
+            w_hh_scale=args.w_hh_scale,
+            truncation=args.truncate,
+            clip=args.clip,
+        )
+    except StepperInputError as error:
+        raise UsageError(str(error)) from None
+
+    from engine.stepper import run_stepper
+
+    result = run_stepper(config)
+    if args.json:
+        json.dump(result.to_json(), sys.stdout)
+        sys.stdout.write("\n")
+    else:
+        from tui.step_report import render_text
+
+        sys.stdout.write(render_text(result))
+    return 0
+
+
+def _run_corpus(args: argparse.Namespace) -> int:
+    from corpora.errors import CorpusError
+    from corpora.report import describe_source, render_text
+
+    try:
+        info = describe_source(args.source)
+    except CorpusError as error:
+        raise UsageError(str(error)) from None
+    if args.json:
+        json.dump(info, sys.stdout)
+        sys.stdout.write("\n")
+    else:
+        sys.stdout.write(render_text(info))
+    return 0
+
+
+def _run_app(args: argparse.Namespace) -> int:
+    from tui.app import RnnTuiApp
+
+    keymap = {}
+    if args.keymap:
+        from tui.keymap import KeymapError, load_keymap
+
+        try:
+            keymap = load_keymap(args.keymap)
+        except KeymapError as error:
+            raise UsageError(str(error)) from None
+    RnnTuiApp(keymap=keymap).run()
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    handlers = {None: _run_app, "step": _run_step, "corpus": _run_corpus}
+    try:
+        return handlers[args.command](args)
+    except UsageError as error:
+        print(f"rnn-tui: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
