@@ -17,22 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-CELL_TYPES = ("rnn", "lstm", "gru")
-
-#: Gate blocks of the stacked weight matrices, top to bottom, as torch stores them.
-GATES: dict[str, tuple[str, ...]] = {"rnn": ("h",), "lstm": ("i", "f", "g", "o"), "gru": ("r", "z", "n")}
-
-GATE_NAMES = {
-    "h": "hidden",
-    "i": "input gate",
-    "f": "forget gate",
-    "g": "cell candidate",
-    "o": "output gate",
-    "r": "reset gate",
-    "z": "update gate",
-    "n": "new gate",
-}
-
+from engine.scenario import GATES  # noqa: F401  (the gate blocks belong with the cells' vocabulary)
 
 @dataclass(frozen=True)
 class LayerParams:

@@ -1,10 +1,4 @@
-"""The Stepper's scenario: which layer to build, on which input, and everything computed from it.
-
-The default is the chapter's: `torch.manual_seed(1)`, `nn.RNN(5, 2, batch_first=True)`,
-x = [[1]*5, [2]*5, [3]*5]. `config_from_strings` turns what a user typed (in the app's
-form or on the command line) into a validated `StepperConfig`, raising
-`StepperInputError` with one clear sentence for anything it cannot use.
-"""
+"""Everything the Stepper computes for a scenario: the layer, its trace, the gradient flow and the erratum."""
 
 from __future__ import annotations
 
@@ -15,70 +9,21 @@ import torch
 from torch import Tensor, nn
 
 from engine.bptt import GradientFlow, gradient_flow
-from engine.cells import CELL_TYPES
-from engine.trace import Trace, trace_module
-
-CHAPTER_SEQUENCE: tuple[tuple[float, ...], ...] = ((1.0,) * 5, (2.0,) * 5, (3.0,) * 5)
-MAX_SIZE = 256
-MAX_LAYERS = 8
-MAX_STEPS = 1000
-MAX_SEED = 2**63 - 1
-MAX_SCALE = 100.0
-
-ERRATUM_EXPLANATION = (
-    "The book's manual loop adds b_hh where b_xh belongs, so b_hh is counted twice and b_xh never; "
-    "nn.RNN adds each bias once."
+from engine.scenario import (  # noqa: F401  (re-exported: the Stepper's public vocabulary)
+    CHAPTER_SEQUENCE,
+    ERRATUM_EXPLANATION,
+    MAX_LAYERS,
+    MAX_SCALE,
+    MAX_SEED,
+    MAX_SIZE,
+    MAX_STEPS,
+    StepperConfig,
+    StepperInputError,
+    config_from_strings,
+    parse_sequence,
+    random_sequence,
 )
-
-
-class StepperInputError(ValueError):
-    """A value the user typed that the Stepper cannot use; the message is one sentence."""
-
-
-@dataclass(frozen=True)
-class StepperConfig:
-    """Everything that determines a Stepper scenario."""
-
-    cell: str = "rnn"
-    nonlinearity: str = "tanh"
-    input_size: int = 5
-    hidden_size: int = 2
-    num_layers: int = 1
-    bidirectional: bool = False
-    seed: int = 1
-    sequence: tuple[tuple[float, ...], ...] = CHAPTER_SEQUENCE
-    w_hh_scale: float = 1.0
-    truncation: int | None = None
-    clip: float | None = None
-
-    @property
-    def length(self) -> int:
-        return len(self.sequence)
-
-    @property
-    def directions(self) -> int:
-        return 2 if self.bidirectional else 1
-
-    @property
-    def shows_erratum(self) -> bool:
-        """The book's biased manual loop only exists for a tanh RNN."""
-        return self.cell == "rnn" and self.nonlinearity == "tanh"
-
-    def describe(self) -> str:
-        cell = f"RNN {self.nonlinearity}" if self.cell == "rnn" else self.cell.upper()
-        layers = f"{self.num_layers} layer" + ("s" if self.num_layers > 1 else "")
-        parts = [
-            cell,
-            f"input {self.input_size}",
-            f"hidden {self.hidden_size}",
-            layers,
-            "bidirectional" if self.bidirectional else "unidirectional",
-            f"seed {self.seed}",
-            f"T={self.length}",
-        ]
-        if self.w_hh_scale != 1.0:
-            parts.append(f"W_hh×{self.w_hh_scale:g}")
-        return " · ".join(parts)
+from engine.trace import Trace, trace_module
 
 
 @dataclass
@@ -120,7 +65,7 @@ class StepperResult:
                             "h": values(step.h),
                             "c": values(step.c),
                             "torch_h": values(step.torch_h),
-                            "abs_diff": step.diff,
+                            "abs_diff": _finite_or_none(step.diff),
                         }
                         for step in lt.steps
                     ],
@@ -143,7 +88,7 @@ class StepperResult:
             "torch_outputs": values(self.trace.torch_output),
             "h_n": _finite_or_none(self.trace.h_n[:, 0].tolist()),
             "c_n": None if self.trace.c_n is None else _finite_or_none(self.trace.c_n[:, 0].tolist()),
-            "max_abs_diff": self.trace.max_abs_diff,
+            "max_abs_diff": _finite_or_none(self.trace.max_abs_diff),
             "layers": layers,
             "gradients": {
                 "loss": "sum of the top layer's output at the last time step",
@@ -214,130 +159,3 @@ def run_stepper(config: StepperConfig) -> StepperResult:
     flow = gradient_flow(module, inputs, truncation=config.truncation, clip=config.clip)
     erratum = book_erratum_outputs(module, inputs) if config.shows_erratum else None
     return StepperResult(config=config, module=module, inputs=inputs, trace=trace, flow=flow, erratum=erratum)
-
-
-def random_sequence(length: int, input_size: int, seed: int) -> tuple[tuple[float, ...], ...]:
-    """A reproducible standard-normal sequence, rounded to 4 decimals so it reads well and retypes exactly."""
-    generator = torch.Generator().manual_seed(seed)
-    values = torch.randn(length, input_size, generator=generator)
-    return tuple(tuple(round(v, 4) for v in row) for row in values.tolist())
-
-
-def parse_sequence(text: str, input_size: int) -> tuple[tuple[float, ...], ...]:
-    """Parse `1,1,1,1,1; 2,2,2,2,2` (steps split by ';' or newlines, features by ',' or spaces)."""
-    rows = [row.strip() for row in text.replace("\n", ";").split(";")]
-    rows = [row for row in rows if row]
-    if not rows:
-        raise StepperInputError('The input sequence is empty: type time steps like "1,1,1,1,1; 2,2,2,2,2".')
-    if len(rows) > MAX_STEPS:
-        raise StepperInputError(f"The input sequence has {len(rows)} steps; at most {MAX_STEPS} are allowed.")
-    sequence = []
-    for t, row in enumerate(rows):
-        fields = [field for field in row.replace(",", " ").split() if field]
-        try:
-            numbers = tuple(float(field) for field in fields)
-        except ValueError:
-            bad = next(field for field in fields if not _is_float(field))
-            raise StepperInputError(f'Step {t} of the input has "{bad}", which is not a number.') from None
-        if not all(math.isfinite(n) for n in numbers):
-            raise StepperInputError(f"Step {t} of the input has an infinite or NaN value; use finite numbers.")
-        if len(numbers) != input_size:
-            raise StepperInputError(
-                f"Step {t} of the input has {len(numbers)} numbers, but the input size is {input_size}; "
-                "give one number per input feature."
-            )
-        sequence.append(numbers)
-    return tuple(sequence)
-
-
-def _is_float(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
-
-
-def _parse_int(text: str | int, what: str, low: int, high: int) -> int:
-    try:
-        value = int(str(text).strip())
-    except ValueError:
-        raise StepperInputError(f'The {what} must be a whole number, not "{text}".') from None
-    if not low <= value <= high:
-        raise StepperInputError(f"The {what} must be between {low} and {high}; got {value}.")
-    return value
-
-
-def _parse_float(text: str | float, what: str, low: float, high: float) -> float:
-    try:
-        value = float(str(text).strip())
-    except ValueError:
-        raise StepperInputError(f'The {what} must be a number, not "{text}".') from None
-    if not (math.isfinite(value) and low <= value <= high):
-        raise StepperInputError(f"The {what} must be between {low:g} and {high:g}; got {text}.")
-    return value
-
-
-def config_from_strings(
-    *,
-    cell: str = "rnn",
-    nonlinearity: str = "tanh",
-    input_size: str | int = 5,
-    hidden_size: str | int = 2,
-    num_layers: str | int = 1,
-    bidirectional: bool = False,
-    seed: str | int = 1,
-    sequence: str | None = None,
-    random_length: str | int | None = None,
-    w_hh_scale: str | float = 1.0,
-    truncation: str | int | None = None,
-    clip: str | float | None = None,
-) -> StepperConfig:
-    """Validate user-typed values into a `StepperConfig` (raises `StepperInputError`).
-
-    With neither `sequence` nor `random_length`, the input is the chapter's sequence
-    (which needs input size 5). Empty strings count as "not given".
-    """
-    cell = cell.strip().lower()
-    if cell not in CELL_TYPES:
-        raise StepperInputError(f'The cell must be one of rnn, lstm or gru, not "{cell}".')
-    nonlinearity = nonlinearity.strip().lower()
-    if nonlinearity not in ("tanh", "relu"):
-        raise StepperInputError(f'The nonlinearity must be tanh or relu, not "{nonlinearity}".')
-    input_size_value = _parse_int(input_size, "input size", 1, MAX_SIZE)
-    hidden_size_value = _parse_int(hidden_size, "hidden size", 1, MAX_SIZE)
-    layers = _parse_int(num_layers, "number of layers", 1, MAX_LAYERS)
-    seed_value = _parse_int(seed, "seed", 0, MAX_SEED)
-    scale = _parse_float(w_hh_scale, "W_hh scale", 0.0, MAX_SCALE)
-
-    given = lambda value: value is not None and str(value).strip() != ""  # noqa: E731
-    if given(sequence) and given(random_length):
-        raise StepperInputError("Give either a typed input sequence or a random length, not both.")
-    if given(random_length):
-        length = _parse_int(random_length, "random sequence length", 1, MAX_STEPS)
-        values = random_sequence(length, input_size_value, seed_value)
-    elif given(sequence):
-        values = parse_sequence(str(sequence), input_size_value)
-    else:
-        if input_size_value != len(CHAPTER_SEQUENCE[0]):
-            raise StepperInputError(
-                f"The chapter's input has 5 features but the input size is {input_size_value}; "
-                "type a sequence or ask for a random one."
-            )
-        values = CHAPTER_SEQUENCE
-
-    window = _parse_int(truncation, "truncation window", 1, MAX_STEPS) if given(truncation) else None
-    threshold = _parse_float(clip, "clipping threshold", 1e-6, 1e6) if given(clip) else None
-    return StepperConfig(
-        cell=cell,
-        nonlinearity=nonlinearity,
-        input_size=input_size_value,
-        hidden_size=hidden_size_value,
-        num_layers=layers,
-        bidirectional=bidirectional,
-        seed=seed_value,
-        sequence=values,
-        w_hh_scale=scale,
-        truncation=window,
-        clip=threshold,
-    )

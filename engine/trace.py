@@ -13,6 +13,7 @@ the native kernel, which it reproduces bit for bit, so that differences mean som
 
 from __future__ import annotations
 
+import math
 import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -22,6 +23,13 @@ import torch
 from torch import Tensor, nn
 
 from engine.cells import LayerParams, gru_step, input_projection, layer_params, lstm_step, rnn_step
+
+
+def abs_diff(ours: Tensor, theirs: Tensor) -> float:
+    """Max |ours - theirs|, where equal values (overflowed infinities or NaNs on both sides) differ by 0."""
+    same = (ours == theirs) | (ours.isnan() & theirs.isnan())
+    diff = (ours - theirs).abs().nan_to_num(nan=math.inf)
+    return float(torch.where(same, torch.zeros_like(diff), diff).max())
 
 
 @dataclass
@@ -40,7 +48,7 @@ class StepTrace:
     @property
     def diff(self) -> float:
         """Max abs difference between the recomputed h_t and torch's."""
-        return float((self.h - self.torch_h).abs().max())
+        return abs_diff(self.h, self.torch_h)
 
 
 @dataclass
@@ -74,9 +82,9 @@ class Trace:
     @property
     def max_abs_diff(self) -> float:
         """Largest |recomputed - torch| over outputs, final states and every step of every layer."""
-        diffs = [float((self.output - self.torch_output).abs().max()), float((self.h_n - self.torch_h_n).abs().max())]
+        diffs = [abs_diff(self.output, self.torch_output), abs_diff(self.h_n, self.torch_h_n)]
         if self.c_n is not None and self.torch_c_n is not None:
-            diffs.append(float((self.c_n - self.torch_c_n).abs().max()))
+            diffs.append(abs_diff(self.c_n, self.torch_c_n))
         diffs.extend(step.diff for lt in self.layers for step in lt.steps)
         return max(diffs)
 
