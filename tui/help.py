@@ -1,0 +1,60 @@
+"""The help screen (? or F1): every key in force, and what each Stepper view shows."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Markdown
+
+ABOUT = """\
+## The Stepper
+
+The Stepper rebuilds a torch `nn.RNN`, `nn.LSTM` or `nn.GRU` exactly as chapter 15 does
+(`torch.manual_seed(seed)` right before the layer) and recomputes its forward pass one time
+step at a time from the layer's own parameters. Every intermediate sits next to torch's own
+output; **max |Δ|** is the largest difference anywhere (float32).
+
+- **1 Step**: the timeline of h_t against torch's, and for the current step every term of
+  the cell (for an RNN: x_t·W_xhᵀ + b_xh, h_{t-1}·W_hhᵀ + b_hh, the pre-activation, h_t).
+  For a tanh RNN, the printed book's erratum sits underneath: its loop adds b_hh where
+  b_xh belongs.
+- **2 Weights**: W_xh, W_hh, b_xh, b_hh of the layer shown, stacked in gate blocks for
+  LSTM (i, f, g, o) and GRU (r, z, n), and the input sequence with the current step highlighted.
+- **3 Gradients**: ‖∂L/∂h_t‖ for L = the sum of the top layer's output at the last step, on
+  a log scale. A long tanh RNN shows gradients vanishing; scaling W_hh up shows them
+  exploding. **k/K** truncate backpropagation through time, **x/X** set `clip_grad_norm_`.
+
+The command palette (ctrl+p) has the scenarios: the chapter's, LSTM, GRU, vanishing and
+exploding gradients. Keys can be remapped with `rnn-tui --keymap FILE` (a JSON object of
+binding ids to keys; the ids are listed below).
+"""
+
+
+class HelpScreen(ModalScreen[None]):
+    """Keys and views, generated from the bindings actually in force."""
+
+    BINDINGS = [Binding("escape,question_mark,f1,q", "dismiss", "Close", id="help.close")]
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll(id="help"):
+            yield Markdown(self._keys_markdown() + "\n" + ABOUT)
+
+    def _keys_markdown(self) -> str:
+        from tui.stepper import StepperPane
+
+        lines = ["## Keys", "", "| key | action | binding id |", "| --- | --- | --- |"]
+        seen: set[str] = set()
+        keymap = self.app._keymap if hasattr(self.app, "_keymap") else {}
+        for owner in (StepperPane, type(self.app)):
+            for binding in owner.BINDINGS:
+                if not isinstance(binding, Binding) or binding.id in seen:
+                    continue
+                seen.add(binding.id or binding.action)
+                key = keymap.get(binding.id or "", binding.key)
+                label = binding.tooltip or binding.description or binding.action
+                shown = ", ".join(self.app.get_key_display(Binding(k.strip(), "")) for k in key.split(","))
+                lines.append(f"| `{shown}` | {label} | `{binding.id}` |")
+        lines.append("| `ctrl+p` | command palette | |")
+        return "\n".join(lines) + "\n"

@@ -1,0 +1,38 @@
+"""Compact number formatting shared by the Stepper pane and the `rnn-tui step` report."""
+
+from __future__ import annotations
+
+import math
+from typing import Iterable, Sequence
+
+MAX_VECTOR_ITEMS = 5
+
+
+def fmt(value: float) -> str:
+    """A number in at most ~9 characters: fixed for ordinary values, scientific for tiny or huge ones."""
+    if not math.isfinite(value):
+        return str(value)
+    if value == 0.0:
+        return "0"
+    if 1e-3 <= abs(value) < 1e4:
+        return f"{value:.4f}"
+    return f"{value:.2e}"
+
+
+def fmt_plain(value: float) -> str:
+    """Up to four decimals without trailing zeros: 1, -0.7645, 2.5 (for values a user typed)."""
+    text = f"{value:.4f}".rstrip("0").rstrip(".")
+    return "0" if text in ("-0", "") else text
+
+
+def fmt_short(value: float) -> str:
+    """Four significant digits, no trailing zeros: 1, -0.352, 1.2e-07."""
+    return f"{value:.4g}"
+
+
+def fmt_vector(values: Iterable[float] | Sequence[float], limit: int = MAX_VECTOR_ITEMS) -> str:
+    """`[a, b, …]` in short form with at most `limit` items shown (accepts lists and 1-D tensors)."""
+    items = values.tolist() if hasattr(values, "tolist") else list(values)
+    shown = ", ".join(fmt_short(v) for v in items[:limit])
+    more = f", … +{len(items) - limit}" if len(items) > limit else ""
+    return f"[{shown}{more}]"
