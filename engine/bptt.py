@@ -36,9 +36,11 @@ class GradientFlow:
         return self.clip is not None and self.grad_norm > self.clip
 
 
-def _param_name(suffix: str, layer: int, direction: int, directions: int) -> str:
-    where = f"l{layer}" + ("_reverse" if direction else "")
-    return f"{suffix} {where}" if directions > 1 or layer else suffix
+def _param_name(name: str, layer: int, direction: int, module: nn.RNNBase) -> str:
+    """'W_hh' for a one-layer unidirectional module, else 'W_hh l1_reverse' and the like."""
+    if module.num_layers == 1 and not module.bidirectional:
+        return name
+    return f"{name} l{layer}" + ("_reverse" if direction else "")
 
 
 def gradient_flow(
@@ -83,7 +85,7 @@ def gradient_flow(
                     copies["b_hh"].requires_grad_(False)
                 for name, value in copies.items():
                     if value.requires_grad:
-                        named[_param_name(name, layer, direction, directions)] = value
+                        named[_param_name(name, layer, direction, module)] = value
                 params = LayerParams(**copies)
                 index = layer * directions + direction
                 visits = run_direction(

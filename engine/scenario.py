@@ -79,7 +79,7 @@ class StepperConfig:
             f"input {self.input_size}",
             f"hidden {self.hidden_size}",
             layers,
-            "bidirectional" if self.bidirectional else "unidirectional",
+            *(["bidirectional"] if self.bidirectional else []),
             f"seed {self.seed}",
             f"T={self.length}" + (" random" if self.random_length else ""),
         ]

@@ -199,7 +199,8 @@ def _single_layer_reference(module: nn.RNNBase, layer: int, inputs: Tensor, h0: 
         kwargs["nonlinearity"] = module.nonlinearity
     if cell == "lstm" and module.proj_size:
         kwargs["proj_size"] = module.proj_size
-    copy = type(module)(**kwargs).to(dtype=inputs.dtype, device=inputs.device)
+    with torch.random.fork_rng(devices=[]):  # building a module draws from the global RNG; leave it be
+        copy = type(module)(**kwargs).to(dtype=inputs.dtype, device=inputs.device)
     source = dict(module.named_parameters())
     with torch.no_grad():
         for name, param in copy.named_parameters():
