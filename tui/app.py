@@ -15,6 +15,13 @@ from textual.widgets import Footer, Header
 
 from tui.help import HelpScreen
 from tui.stepper import StepperPane
+from tui.stepper_form import StepperForm
+
+
+def binding_ids() -> set[str]:
+    """Every binding id a keymap may remap."""
+    owners = (RnnTuiApp, StepperPane, StepperForm, HelpScreen)
+    return {b.id for owner in owners for b in owner.BINDINGS if isinstance(b, Binding) and b.id}
 
 
 class RnnTuiApp(App[None]):
@@ -31,7 +38,7 @@ class RnnTuiApp(App[None]):
 
     def __init__(self, keymap: dict[str, str] | None = None) -> None:
         super().__init__()
-        self._keymap = keymap or {}
+        self.user_keymap = keymap or {}
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -39,8 +46,11 @@ class RnnTuiApp(App[None]):
         yield Footer(show_command_palette=False)
 
     def on_mount(self) -> None:
-        if self._keymap:
-            self.set_keymap(self._keymap)
+        if self.user_keymap:
+            self.set_keymap(self.user_keymap)
+            unknown = sorted(set(self.user_keymap) - binding_ids())
+            if unknown:
+                self.notify(f"The keymap names unknown binding ids: {', '.join(unknown)}.", severity="warning", timeout=8)
         self.query_one(StepperPane).focus()
 
     def action_help(self) -> None:

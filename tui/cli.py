@@ -4,12 +4,27 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+from pathlib import Path
 from typing import Sequence
 
 
 class UsageError(Exception):
     """A bad argument: reported as one line on stderr with exit status 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a bad argument is one line on stderr rather than usage plus error."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise UsageError(f"{message} (see {self.prog} --help)")
+
+
+def default_keymap_path() -> Path:
+    """$XDG_CONFIG_HOME/rnn-tui/keymap.json (~/.config when XDG_CONFIG_HOME is unset)."""
+    base = os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config"
+    return Path(base) / "rnn-tui" / "keymap.json"
 
 
 def _add_step_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -52,11 +67,16 @@ def _add_corpus_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="rnn-tui",
         description="A terminal lab for recurrent neural networks. Run without a command to open the app.",
     )
-    parser.add_argument("--keymap", default=None, metavar="FILE", help="JSON file mapping binding ids to keys")
+    parser.add_argument(
+        "--keymap",
+        default=None,
+        metavar="FILE",
+        help=f"JSON object of binding ids to keys (default: {default_keymap_path()} when it exists)",
+    )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     _add_step_parser(subparsers)
     _add_corpus_parser(subparsers)
@@ -116,23 +136,21 @@ def _run_corpus(args: argparse.Namespace) -> int:
 def _run_app(args: argparse.Namespace) -> int:
     from tui.app import RnnTuiApp
 
-    keymap = {}
-    if args.keymap:
-        from tui.keymap import KeymapError, load_keymap
+    from tui.keymap import KeymapError, load_keymap
 
-        try:
-            keymap = load_keymap(args.keymap)
-        except KeymapError as error:
-            raise UsageError(str(error)) from None
+    path = args.keymap or (default_keymap_path() if default_keymap_path().exists() else None)
+    try:
+        keymap = load_keymap(path) if path else {}
+    except KeymapError as error:
+        raise UsageError(str(error)) from None
     RnnTuiApp(keymap=keymap).run()
     return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
     handlers = {None: _run_app, "step": _run_step, "corpus": _run_corpus}
     try:
+        args = build_parser().parse_args(argv)
         return handlers[args.command](args)
     except UsageError as error:
         print(f"rnn-tui: {error}", file=sys.stderr)

@@ -46,7 +46,7 @@ class HelpScreen(ModalScreen[None]):
 
         lines = ["## Keys", "", "| key | action | binding id |", "| --- | --- | --- |"]
         seen: set[str] = set()
-        keymap = self.app._keymap if hasattr(self.app, "_keymap") else {}
+        keymap = getattr(self.app, "user_keymap", {})
         for owner in (StepperPane, type(self.app)):
             for binding in owner.BINDINGS:
                 if not isinstance(binding, Binding) or binding.id in seen:

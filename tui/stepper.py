@@ -117,7 +117,9 @@ class StepperPane(Widget, can_focus=True):
         self.query_one("#stepper-message").display = False
         self._timer = self.set_interval(PLAY_INTERVAL_S, self._tick, pause=True)
         self._render_views_bar()
-        self.compute(self.config)
+        # Start importing torch only once the first frame is on screen: the import holds the
+        # GIL for over a second and would otherwise delay that frame.
+        self.call_after_refresh(self.compute, self.config)
 
     def on_resize(self) -> None:
         self.set_class(self.size.width >= WIDE_COLUMNS, "-wide")
@@ -319,9 +321,9 @@ class StepperPane(Widget, can_focus=True):
         finite = [n for n in norms if n > 0 and math.isfinite(n)]
         spread = ""
         if len(finite) >= 2:
-            spread = f" · spans {math.log10(max(finite) / min(finite)):.1f} orders of magnitude"
+            spread = f"‖∂L/∂h_t‖ spans {math.log10(max(finite) / min(finite)):.1f} orders of magnitude\n"
         self.query_one("#gradient-summary", Static).update(
-            f"[b]L = Σ output at t={len(norms) - 1}[/] · {self._layer_label()} · {window}{spread}\n{clip}"
+            f"[b]L = Σ output at t={len(norms) - 1}[/] · {self._layer_label()} · {window}\n{spread}{clip}"
         )
         logs = [math.log10(n) if n > 0 and math.isfinite(n) else -30.0 for n in norms]
         self.query_one("#gradient-spark", Sparkline).data = logs

@@ -53,7 +53,7 @@ class StepperForm(ModalScreen[StepperConfig | None]):
                 yield Label("Input (t; t; …)")
                 yield Input(typed, placeholder=sequence_text(CHAPTER_SEQUENCE), compact=True, id="sequence")
                 yield Label("…or random steps")
-                yield Input(str(c.random_length or ""), placeholder="T, e.g. 60", compact=True, id="random_length")
+                yield Input(str(c.random_length or ""), placeholder="T (blank: use the typed input)", compact=True, id="random_length")
                 yield Label("W_hh scale")
                 yield Input(f"{c.w_hh_scale:g}", compact=True, id="w_hh_scale")
             yield Static(id="form-error")
@@ -77,7 +77,8 @@ class StepperForm(ModalScreen[StepperConfig | None]):
                 num_layers=self._value("num_layers"),
                 bidirectional=self.query_one("#bidirectional", Checkbox).value,
                 seed=self._value("seed"),
-                sequence=self._value("sequence"),
+                # A random length, when given, replaces the typed sequence.
+                sequence=None if self._value("random_length").strip() else self._value("sequence"),
                 random_length=self._value("random_length"),
                 w_hh_scale=self._value("w_hh_scale"),
                 truncation=None if self.config.truncation is None else str(self.config.truncation),

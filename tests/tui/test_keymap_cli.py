@@ -1,0 +1,68 @@
+"""Keymap files and the app's command line: bad input is one line on stderr and exit 2."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tui import cli
+from tui.keymap import KeymapError, load_keymap
+
+
+def test_load_keymap_reads_ids_to_keys(tmp_path):
+    path = tmp_path / "keymap.json"
+    path.write_text(json.dumps({"stepper.next": "n", "app.help": "f1,h"}))
+    assert load_keymap(path) == {"stepper.next": "n", "app.help": "f1,h"}
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (None, "does not exist"),
+        ("{not json", "is not valid JSON"),
+        ('["stepper.next"]', "must be one JSON object"),
+        ('{"stepper.next": 3}', "must be one JSON object"),
+        ('{"stepper.next": "  "}', "must be one JSON object"),
+    ],
+)
+def test_bad_keymap_files(tmp_path, content, message):
+    path = tmp_path / "keymap.json"
+    if content is not None:
+        path.write_text(content)
+    with pytest.raises(KeymapError, match=message):
+        load_keymap(path)
+
+
+def test_bad_keymap_on_the_command_line_exits_2(tmp_path, capsys):
+    path = tmp_path / "keymap.json"
+    path.write_text("{not json")
+    assert cli.main(["--keymap", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("rnn-tui: The keymap file") and err.count("\n") == 1
+
+
+def test_default_keymap_is_used_when_present(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
+    folder = tmp_path / "rnn-tui"
+    folder.mkdir()
+    (folder / "keymap.json").write_text('{"stepper.next": "n"}')
+    seen = {}
+
+    class FakeApp:
+        def __init__(self, keymap):
+            seen["keymap"] = keymap
+
+        def run(self):
+            seen["ran"] = True
+
+    monkeypatch.setattr("tui.app.RnnTuiApp", FakeApp)
+    assert cli.main([]) == 0
+    assert seen == {"keymap": {"stepper.next": "n"}, "ran": True}
+
+
+@pytest.mark.parametrize("argv", [["step", "--cell", "cnn"], ["--nope"], ["step", "--json", "extra"]])
+def test_argument_errors_are_one_line(argv, capsys):
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("rnn-tui: ") and err.count("\n") == 1 and "--help" in err

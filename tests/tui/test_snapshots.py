@@ -1,0 +1,33 @@
+"""Snapshots of what users see (pytest-textual-snapshot). Update with `pytest --snapshot-update`."""
+
+from __future__ import annotations
+
+from engine.scenario import PRESETS, config_from_strings
+from tests.tui.conftest import settle, stepper
+from tui.app import RnnTuiApp
+
+
+def _loaded(config=None, keys: tuple[str, ...] = ()):
+    async def run_before(pilot) -> None:
+        await settle(pilot)
+        if config is not None:
+            stepper(pilot.app).load(config)
+            await settle(pilot)
+        for key in keys:
+            await pilot.press(key)
+            await settle(pilot)
+
+    return run_before
+
+
+def test_chapter_step_view_80x24(snap_compare):
+    assert snap_compare(RnnTuiApp(), terminal_size=(80, 24), run_before=_loaded(keys=("right",)))
+
+
+def test_vanishing_gradients_80x24(snap_compare):
+    assert snap_compare(RnnTuiApp(), terminal_size=(80, 24), run_before=_loaded(PRESETS["vanishing"][1], ("3",)))
+
+
+def test_lstm_wide_160x45(snap_compare):
+    config = config_from_strings(cell="lstm", num_layers=2, bidirectional=True)
+    assert snap_compare(RnnTuiApp(), terminal_size=(160, 45), run_before=_loaded(config, ("right",)))
