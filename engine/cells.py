@@ -17,7 +17,6 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from engine.scenario import GATES  # noqa: F401  (the gate blocks belong with the cells' vocabulary)
 
 @dataclass(frozen=True)
 class LayerParams:
