@@ -9,6 +9,8 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
+from tui import headless
+
 
 class UsageError(Exception):
     """A bad argument: reported as one line on stderr with exit status 2."""
@@ -77,9 +79,18 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="FILE",
         help=f"JSON object of binding ids to keys (default: {default_keymap_path()} when it exists)",
     )
+    parser.add_argument(
+        "--runs-dir",
+        dest="app_runs_dir",
+        default=None,
+        metavar="DIR",
+        help="where the Train pane finds runs (default: $RNN_TUI_RUNS or ~/.local/share/rnn-tui/runs)",
+    )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     _add_step_parser(subparsers)
     _add_corpus_parser(subparsers)
+    headless.add_train_parser(subparsers)
+    headless.add_runs_parser(subparsers)
     return parser
 
 
@@ -143,16 +154,16 @@ def _run_app(args: argparse.Namespace) -> int:
         keymap = load_keymap(path) if path else {}
     except KeymapError as error:
         raise UsageError(str(error)) from None
-    RnnTuiApp(keymap=keymap).run()
+    RnnTuiApp(keymap=keymap, runs_root=args.app_runs_dir).run()
     return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    handlers = {None: _run_app, "step": _run_step, "corpus": _run_corpus}
+    handlers = {None: _run_app, "step": _run_step, "corpus": _run_corpus, "train": headless.run_train, "runs": headless.run_runs}
     try:
         args = build_parser().parse_args(argv)
         return handlers[args.command](args)
-    except UsageError as error:
+    except (UsageError, headless.InputError) as error:
         print(f"rnn-tui: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

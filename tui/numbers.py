@@ -36,3 +36,24 @@ def fmt_vector(values: Iterable[float] | Sequence[float], limit: int = MAX_VECTO
     shown = ", ".join(fmt_short(v) for v in items[:limit])
     more = f", … +{len(items) - limit}" if len(items) > limit else ""
     return f"[{shown}{more}]"
+
+
+def fmt_duration(seconds: float | None) -> str:
+    """1:05 or 2:03:04; blank when unknown."""
+    if seconds is None or not math.isfinite(seconds):
+        return ""
+    seconds = int(seconds)
+    hours, rest = divmod(seconds, 3600)
+    return f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60}:{rest % 60:02d}"
+
+
+def fmt_speed(value: float | None, unit: str) -> str:
+    """12.3k tokens/s or 412 reviews/s; blank when unknown."""
+    if not value:
+        return ""
+    return f"{value / 1000:.1f}k {unit}" if value >= 10_000 else f"{value:.0f} {unit}"
+
+
+def fmt_best(metric: str, value: float | None) -> str:
+    """val_loss 1.402; blank when there is none yet."""
+    return "" if value is None else f"{metric} {value:.4g}"

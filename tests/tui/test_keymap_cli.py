@@ -50,15 +50,16 @@ def test_default_keymap_is_used_when_present(tmp_path, monkeypatch):
     seen = {}
 
     class FakeApp:
-        def __init__(self, keymap):
+        def __init__(self, keymap, runs_root):
             seen["keymap"] = keymap
+            seen["runs_root"] = runs_root
 
         def run(self):
             seen["ran"] = True
 
     monkeypatch.setattr("tui.app.RnnTuiApp", FakeApp)
-    assert cli.main([]) == 0
-    assert seen == {"keymap": {"stepper.next": "n"}, "ran": True}
+    assert cli.main(["--runs-dir", str(tmp_path / "runs")]) == 0
+    assert seen == {"keymap": {"stepper.next": "n"}, "runs_root": str(tmp_path / "runs"), "ran": True}
 
 
 @pytest.mark.parametrize("argv", [["step", "--cell", "cnn"], ["--nope"], ["step", "--json", "extra"]])

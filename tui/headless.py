@@ -1,0 +1,331 @@
+"""`rnn-tui train` and `rnn-tui runs`: training and run lists without the app, for scripts and SSH.
+
+`train` creates a run (or resumes one), starts its job process, and follows the run directory in
+the foreground: a Rich progress display, or with `--json` each metrics record as one JSON line.
+Ctrl+C asks the job to stop with a final checkpoint and waits; a second Ctrl+C leaves it running.
+Neither command imports torch: the job process does the training.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import time
+from typing import Any
+
+from engine.jobs import create_run, find_run, run_config, start_job
+from tui.numbers import fmt_best, fmt_duration, fmt_speed
+from engine.runs import RunDir, RunError, RunStatus, default_runs_root, list_runs, pid_alive
+from engine.train_config import (
+    AMP_MODES,
+    CELLS,
+    DEVICES,
+    POOLINGS,
+    PRESETS,
+    REGIMES,
+    SCHEDULES,
+    TrainConfig,
+    TrainConfigError,
+    parse_train_config,
+    with_changes,
+)
+
+FOLLOW_INTERVAL_S = 0.25
+FINAL_STATES = ("done", "stopped", "failed")
+#: Options that map one to one onto TrainConfig fields: (flag, metavar or choices, help).
+CONFIG_OPTIONS: tuple[tuple[str, Any, str], ...] = (
+    ("--data", "SOURCE", "text file, folder, gutenberg:ID, python-docs (charlm) or imdb, a review file or folder (sentiment)"),
+    ("--steps", "N", "optimizer steps to train for"),
+    ("--epochs", "N", "passes over the training data (instead of --steps)"),
+    ("--checkpoint-every", "N", "steps between checkpoints"),
+    ("--seed", "S", "seed for initialisation, batches, dropout and samples"),
+    ("--cell", CELLS, "recurrent cell"),
+    ("--embed-size", "N", "embedding size"),
+    ("--hidden-size", "N", "hidden size"),
+    ("--layers", "N", "stacked recurrent layers"),
+    ("--bidirectional", "yes|no", "sentiment: read reviews both ways"),
+    ("--pooling", POOLINGS, "sentiment: last hidden state (the book) or max/mean over time"),
+    ("--fc-size", "N", "sentiment: width of the MLP before the logit"),
+    ("--dropout", "P", "dropout on embeddings, between layers and before the output"),
+    ("--lr", "LR", "Adam learning rate"),
+    ("--lr-schedule", SCHEDULES, "learning-rate schedule (decays to 0.1× by the end)"),
+    ("--warmup-steps", "N", "linear warmup steps"),
+    ("--batch-size", "N", "sequences or reviews per batch"),
+    ("--clip", "NORM", "clip the gradient norm to NORM ('off' to disable)"),
+    ("--seq-length", "N", "charlm: characters per training chunk (the TBPTT window)"),
+    ("--regime", REGIMES, "charlm: the book's random windows or truncated BPTT over streams"),
+    ("--max-length", "N", "sentiment: keep each review's first N tokens"),
+    ("--min-count", "N", "sentiment: drop rarer tokens from the vocabulary"),
+    ("--bucket", "yes|no", "sentiment: batch reviews of similar length"),
+    ("--valid-fraction", "F", "share of the training data held out for validation"),
+    ("--eval-every", "N", "steps between validations (0: every epoch)"),
+    ("--log-every", "N", "steps between metrics records"),
+    ("--sample-every", "N", "charlm: steps between samples (0: never)"),
+    ("--device", DEVICES, "where to train (auto: CUDA, then MPS, then CPU)"),
+    ("--amp", AMP_MODES, "mixed precision (auto: bf16 on CUDA and AMX CPUs)"),
+    ("--threads", "N", "torch threads for the job (0: every core)"),
+)
+RESUMABLE_OPTIONS = ("steps", "epochs", "device")
+
+
+def add_train_parser(subparsers: argparse._SubParsersAction) -> None:
+    presets = sorted({name for job in PRESETS.values() for name in job})
+    train = subparsers.add_parser(
+        "train",
+        help="train a model in the foreground (the job runs in its own process)",
+        description="Create a run, start its job and follow it; --resume RUN continues a stopped or killed run.",
+    )
+    train.add_argument("job", nargs="?", choices=["sentiment", "charlm"], help="what to train (omit with --resume)")
+    train.add_argument("--preset", default=None, metavar="NAME", help=f"starting recipe: {', '.join(presets)} (default: default)")
+    for flag, kind, text in CONFIG_OPTIONS:
+        if isinstance(kind, tuple):
+            train.add_argument(flag, default=None, choices=kind, help=text)
+        else:
+            train.add_argument(flag, default=None, metavar=kind, help=text)
+    train.add_argument("--runs-dir", default=None, metavar="DIR", help=f"where runs live (default: {default_runs_root()})")
+    train.add_argument("--name", default=None, metavar="NAME", help="the run's directory name (default: time, job and a tag)")
+    train.add_argument("--resume", default=None, metavar="RUN", help="continue this run (a name under --runs-dir, or a path)")
+    train.add_argument("--json", action="store_true", help="print each metrics record as one JSON line instead of a progress display")
+
+
+def add_runs_parser(subparsers: argparse._SubParsersAction) -> None:
+    runs = subparsers.add_parser("runs", help="list training runs", description="List the runs under the runs directory, newest first.")
+    runs.add_argument("--runs-dir", default=None, metavar="DIR", help=f"where runs live (default: {default_runs_root()})")
+    runs.add_argument("--json", action="store_true", help="print one JSON array")
+
+
+class InputError(Exception):
+    """Bad input found while starting a run: the CLI prints it as one line and exits with status 2."""
+
+
+def run_train(args: argparse.Namespace) -> int:
+    root = args.runs_dir or default_runs_root()
+    overrides = {
+        flag[2:].replace("-", "_"): getattr(args, flag[2:].replace("-", "_"))
+        for flag, _, _ in CONFIG_OPTIONS
+        if getattr(args, flag[2:].replace("-", "_")) is not None
+    }
+    try:
+        if args.resume:
+            run, config = _resumed(root, args, overrides)
+            pid = start_job(run, resume=True, config=config)
+            fresh = False
+        else:
+            if args.job is None:
+                raise InputError("Name a job to train (sentiment or charlm), or pass --resume RUN.")
+            run = create_run(root, parse_train_config(args.job, args.preset or "default", **overrides), args.name)
+            pid = start_job(run)
+            fresh = True
+    except (TrainConfigError, RunError) as error:
+        raise InputError(str(error)) from None
+    status = _follow(run, pid, as_json=args.json)
+    return _outcome(run, status, fresh)
+
+
+def _resumed(root: Any, args: argparse.Namespace, overrides: dict[str, Any]) -> tuple[RunDir, TrainConfig]:
+    """The run to resume and its config with the changes a resume may make (length and device)."""
+    run = find_run(root, args.resume)
+    config = run_config(run)
+    if args.job and args.job != config.job:
+        raise InputError(f"The run {run.name} trains {config.job}, not {args.job}.")
+    fixed = sorted(set(overrides) - set(RESUMABLE_OPTIONS)) + (["preset"] if args.preset else [])
+    if fixed:
+        names = ", ".join("--" + name.replace("_", "-") for name in fixed)
+        raise InputError(f"A resumed run keeps its settings; only --steps, --epochs and --device may change, not {names}.")
+    return run, with_changes(config, **overrides)
+
+
+def _follow(run: RunDir, pid: int, *, as_json: bool) -> RunStatus:
+    """Show the run's progress until its job ends; Ctrl+C asks it to stop (twice: leave it running)."""
+    follower = _JsonFollower(run) if as_json else _ProgressFollower(run)
+    interrupted = False
+    with follower:
+        while True:
+            try:
+                alive = pid_alive(pid)
+                status = run.status()
+                follower.update(status)
+                if status.pid != pid:  # the job has not taken over status.json yet
+                    if alive:
+                        time.sleep(FOLLOW_INTERVAL_S)
+                        continue
+                    status = run.status()
+                    if status.pid != pid:
+                        status.state = "failed"
+                        status.error = f"The job process ended before it started; see {run.log_path}."
+                if status.state in FINAL_STATES:
+                    follower.update(status)  # records written just before the final status
+                    return status
+                time.sleep(FOLLOW_INTERVAL_S)
+            except KeyboardInterrupt:
+                if interrupted:
+                    print(f"\nleft running: {run.path}", file=sys.stderr)
+                    raise
+                interrupted = True
+                run.request("stop")
+                print("\nstopping after a final checkpoint (Ctrl+C again to leave the job running)", file=sys.stderr)
+
+
+def _outcome(run: RunDir, status: RunStatus, fresh: bool) -> int:
+    if status.state == "failed":
+        error = status.error or "the job failed without a message"
+        if status.extra.get("error_kind") == "input":
+            if fresh and not any(run.checkpoints.glob("*.pt")):
+                shutil.rmtree(run.path, ignore_errors=True)  # it never trained: leave no failed run behind
+            raise InputError(error)
+        print(f"rnn-tui: run {run.name} failed: {error} (log: {run.log_path})", file=sys.stderr)
+        return 1
+    summary = f"{status.state} at step {status.step:,}/{status.total:,}"
+    if status.best_value is not None:
+        summary += f" · best {status.best_metric} {status.best_value:.4f}"
+    records, _ = run.read_metrics()
+    final = next((r for r in reversed(records) if r.get("final")), None)
+    if final and "test_acc" in final:
+        summary += f" · test_acc {final['test_acc']:.4f}"
+    print(f"{summary}\n{run.path}", file=sys.stderr)
+    if status.state == "stopped":
+        print(f"resume with: rnn-tui train --resume {run.name}" + _runs_dir_hint(run), file=sys.stderr)
+    return 0
+
+
+def _runs_dir_hint(run: RunDir) -> str:
+    return "" if run.path.parent == default_runs_root() else f" --runs-dir {run.path.parent}"
+
+
+class _JsonFollower:
+    """Each new metrics record as one JSON line on stdout."""
+
+    def __init__(self, run: RunDir) -> None:
+        self.run = run
+        self.offset = 0
+
+    def __enter__(self) -> _JsonFollower:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        sys.stdout.flush()
+
+    def update(self, status: RunStatus) -> None:
+        records, self.offset = self.run.read_metrics(self.offset)
+        for record in records:
+            sys.stdout.write(json.dumps(record) + "\n")
+        if records:
+            sys.stdout.flush()
+
+
+class _ProgressFollower:
+    """A Rich progress bar with loss, validation metric, throughput, ETA and device; validations scroll above it."""
+
+    def __init__(self, run: RunDir) -> None:
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+        self.run = run
+        self.offset = 0
+        self.console = Console(stderr=True)
+        self.progress = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(bar_width=24),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[metrics]}"),
+            console=self.console,
+            refresh_per_second=4,
+            transient=True,  # the summary line replaces it
+        )
+        self.task = self.progress.add_task(run.name, total=None, metrics="starting…")
+        self.last: dict[str, Any] = {}
+
+    def __enter__(self) -> _ProgressFollower:
+        self.progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.progress.stop()
+
+    def update(self, status: RunStatus) -> None:
+        records, self.offset = self.run.read_metrics(self.offset)
+        for record in records:
+            self.last.update(record)
+            if any(key.startswith(("val_", "test_")) for key in record):
+                self.console.print(_record_line(record))
+        parts = [status.state if status.state != "running" else ""]
+        if "train_loss" in self.last:
+            parts.append(f"loss {self.last['train_loss']:.4f}")
+        for key in ("val_loss", "val_acc"):
+            if key in self.last:
+                parts.append(f"{key} {self.last[key]:.4f}")
+        if status.throughput:
+            parts.append(f"{status.throughput:,.0f} {status.throughput_unit}")
+        if status.eta_s is not None:
+            parts.append(f"ETA {fmt_duration(status.eta_s)}")
+        device = status.device + (" bf16" if status.extra.get("amp") == "bf16" else "")
+        if device:
+            parts.append(device)
+        if status.extra.get("phase") == "loading":
+            parts.append("loading data…")
+        self.progress.update(
+            self.task, completed=status.step, total=status.total or None, metrics=" · ".join(p for p in parts if p)
+        )
+
+
+def _record_line(record: dict[str, Any]) -> str:
+    shown = [f"step {record['step']:,}"]
+    for key, value in record.items():
+        if key.startswith(("val_", "test_")) and isinstance(value, float):
+            shown.append(f"{key} {value:.4f}")
+    return " · ".join(shown)
+
+
+def run_runs(args: argparse.Namespace) -> int:
+    root = args.runs_dir or default_runs_root()
+    try:
+        runs = list_runs(root)
+    except RunError as error:
+        raise InputError(str(error)) from None
+    rows = [_run_row(run) for run in runs]
+    if args.json:
+        json.dump(rows, sys.stdout)
+        sys.stdout.write("\n")
+        return 0
+    if not rows:
+        print(f"no runs in {root}", file=sys.stderr)
+        return 0
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(box=None, pad_edge=False)
+    for column in ("run", "job", "state", "device", "step", "ETA", "throughput", "best"):
+        table.add_column(column, no_wrap=True)
+    for row in rows:
+        step = f"{row['step']:,}/{row['total']:,}" if row["total"] else f"{row['step']:,}"
+        speed = fmt_speed(row["throughput"], row["throughput_unit"])
+        best = fmt_best(row["best_metric"], row["best_value"])
+        eta = fmt_duration(row["eta_s"])
+        table.add_row(row["name"], row["job"], row["state"], row["device"], step, eta, speed, best)
+    Console(width=max(shutil.get_terminal_size().columns, 100)).print(table)
+    return 0
+
+
+def _run_row(run: RunDir) -> dict[str, Any]:
+    status = run.status()
+    try:
+        job = run.job
+    except RunError:
+        job = "?"
+    return {
+        "name": run.name,
+        "path": str(run.path),
+        "job": job,
+        "state": status.state,
+        "device": status.device,
+        "step": status.step,
+        "total": status.total,
+        "eta_s": status.eta_s,
+        "throughput": status.throughput,
+        "throughput_unit": status.throughput_unit,
+        "best_metric": status.best_metric,
+        "best_value": status.best_value,
+        "error": status.error,
+    }
