@@ -18,3 +18,11 @@ def data_dir() -> Path:
     if not path.is_dir():
         pytest.skip(f"RNN_TUI_TEST_DATA={value} is not a directory")
     return path
+
+
+@pytest.fixture(autouse=True)
+def _private_dirs(tmp_path_factory, monkeypatch):
+    """Keep every test away from the user's runs, cache and config directories."""
+    base = tmp_path_factory.mktemp("home")
+    monkeypatch.setenv("RNN_TUI_RUNS", str(base / "runs"))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(base / "config"))

@@ -1,4 +1,4 @@
-"""The rnn-tui application: a tabbed shell around the panes, with help and a command palette.
+"""The rnn-tui application: tabbed panes, help, a command palette, and a careful quit.
 
 Nothing here imports torch: the first frame appears at once and panes load the engine
 in workers.
@@ -6,21 +6,29 @@ in workers.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Iterable
 
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
-from textual.widgets import Footer, Header
+from textual.widgets import Footer, Header, TabbedContent, TabPane
 
+from engine.runs import default_runs_root
 from tui.help import HelpScreen
+from tui.quit import QuitScreen
 from tui.stepper import StepperPane
 from tui.stepper_form import StepperForm
+from tui.train import TrainPane
+from tui.train_form import TrainForm
+
+PANES = {"stepper": "Stepper", "train": "Train"}
+PANE_KEYS = {"stepper": "F2", "train": "F3"}
 
 
 def binding_ids() -> set[str]:
     """Every binding id a keymap may remap."""
-    owners = (RnnTuiApp, StepperPane, StepperForm, HelpScreen)
+    owners = (RnnTuiApp, StepperPane, StepperForm, TrainPane, TrainForm, HelpScreen, QuitScreen)
     return {b.id for owner in owners for b in owner.BINDINGS if isinstance(b, Binding) and b.id}
 
 
@@ -28,21 +36,28 @@ class RnnTuiApp(App[None]):
     """A terminal lab for recurrent neural networks."""
 
     TITLE = "rnn-tui"
-    SUB_TITLE = "Stepper: recurrent cells, one time step at a time"
+    SUB_TITLE = "recurrent networks: step, train"
     CSS_PATH = "rnn_tui.tcss"
 
     BINDINGS = [
+        Binding("f2", "show_pane('stepper')", "Stepper", id="app.stepper", tooltip="The Stepper pane", show=False),
+        Binding("f3", "show_pane('train')", "Train", id="app.train", tooltip="The Train pane", show=False),
         Binding("question_mark,f1", "help", "help", id="app.help", tooltip="Keys and what each view shows"),
         Binding("q", "quit", "quit", id="app.quit", tooltip="Leave rnn-tui", show=False),
     ]
 
-    def __init__(self, keymap: dict[str, str] | None = None) -> None:
+    def __init__(self, keymap: dict[str, str] | None = None, runs_root: Path | None = None) -> None:
         super().__init__()
         self.user_keymap = keymap or {}
+        self.runs_root = Path(runs_root) if runs_root else default_runs_root()
 
     def compose(self) -> ComposeResult:
         yield Header()
-        yield StepperPane(id="stepper")
+        with TabbedContent(id="panes"):
+            with TabPane(f"{PANES['stepper']} [dim]{PANE_KEYS['stepper']}[/]", id="stepper"):
+                yield StepperPane(id="stepper-pane")
+            with TabPane(f"{PANES['train']} [dim]{PANE_KEYS['train']}[/]", id="train"):
+                yield TrainPane(self.runs_root, id="train-pane")
         yield Footer(show_command_palette=False)
 
     def on_mount(self) -> None:
@@ -53,11 +68,34 @@ class RnnTuiApp(App[None]):
                 self.notify(f"The keymap names unknown binding ids: {', '.join(unknown)}.", severity="warning", timeout=8)
         self.query_one(StepperPane).focus()
 
+    def action_show_pane(self, pane: str) -> None:
+        self.query_one(TabbedContent).active = pane
+
+    def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
+        target = self.query_one(StepperPane) if event.pane.id == "stepper" else self.query_one("#runs")
+        target.focus()
+
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):
             self.push_screen(HelpScreen())
 
+    async def action_quit(self) -> None:
+        """Quit, asking first whether to stop the jobs that are still training."""
+        active = self.query_one(TrainPane).active_runs()
+        if not active:
+            self.exit()
+            return
+
+        def answer(choice: str | None) -> None:
+            if choice == "stop":
+                self.query_one(TrainPane).stop_all(active)
+            if choice in ("stop", "leave"):
+                self.exit()
+
+        self.push_screen(QuitScreen(active), answer)
+
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
-        stepper = self.query_one(StepperPane)
-        yield from stepper.commands()
+        for pane, title in PANES.items():
+            yield SystemCommand(f"Show the {title} pane", f"Switch to {title}", lambda p=pane: self.action_show_pane(p))
+        yield from self.query_one(StepperPane).commands()

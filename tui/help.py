@@ -9,7 +9,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Markdown
 
 ABOUT = """\
-## The Stepper
+## The Stepper (F2)
 
 The Stepper rebuilds a torch `nn.RNN`, `nn.LSTM` or `nn.GRU` exactly as chapter 15 does
 (`torch.manual_seed(seed)` right before the layer) and recomputes its forward pass one time
@@ -25,6 +25,18 @@ output; **max |Δ|** is the largest difference anywhere (float32).
 - **3 Gradients**: ‖∂L/∂h_t‖ for L = the sum of the top layer's output at the last step, on
   a log scale. A long tanh RNN shows gradients vanishing; scaling W_hh up shows them
   exploding. **k/K** truncate backpropagation through time, **x/X** set `clip_grad_norm_`.
+
+## The Train pane (F3)
+
+Every training run is a directory under the runs root (`rnn-tui --runs-dir`, default
+`~/.local/share/rnn-tui/runs`) holding its config, metrics, status, checkpoints, samples and
+log. The pane lists them all, including runs started headless with `rnn-tui train`, and shows
+the selected one live: progress, throughput, ETA, curves (**m** cycles loss, accuracy or bits
+per character, gradient norm and learning rate), the latest sample, the log (**o**) and, for a
+failed run, its error. **n** starts a run (presets include the book's exact recipes), **p**
+pauses or resumes, **s** stops with a final checkpoint, **r** resumes a stopped or failed run
+from its checkpoint, **v** marks a run to compare on one plot. Jobs run in their own
+processes: quitting asks whether to stop them or leave them training.
 
 The command palette (ctrl+p) has the scenarios: the chapter's, LSTM, GRU, vanishing and
 exploding gradients. Keys can be remapped with `rnn-tui --keymap FILE` (a JSON object of
@@ -43,11 +55,12 @@ class HelpScreen(ModalScreen[None]):
 
     def _keys_markdown(self) -> str:
         from tui.stepper import StepperPane
+        from tui.train import TrainPane
 
         lines = ["## Keys", "", "| key | action | binding id |", "| --- | --- | --- |"]
         seen: set[str] = set()
         keymap = getattr(self.app, "user_keymap", {})
-        for owner in (StepperPane, type(self.app)):
+        for owner in (StepperPane, TrainPane, type(self.app)):
             for binding in owner.BINDINGS:
                 if not isinstance(binding, Binding) or binding.id in seen:
                     continue

@@ -115,6 +115,7 @@ class StepperPane(Widget, can_focus=True):
 
     def on_mount(self) -> None:
         self.query_one("#stepper-message").display = False
+        self.query_one("#erratum").display = False
         self._timer = self.set_interval(PLAY_INTERVAL_S, self._tick, pause=True)
         self._render_views_bar()
         # Start importing torch only once the first frame is on screen: the import holds the
