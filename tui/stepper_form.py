@@ -5,10 +5,15 @@ from __future__ import annotations
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Grid, Horizontal, Vertical
-from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, Input, Label, Select, Static
 
-from engine.scenario import CHAPTER_SEQUENCE, StepperConfig, StepperInputError, config_from_strings
+from engine.scenario import (
+    CHAPTER_SEQUENCE,
+    StepperConfig,
+    StepperInputError,
+    config_from_strings,
+)
+from tui.forms import FormScreen
 
 
 def sequence_text(sequence: tuple[tuple[float, ...], ...]) -> str:
@@ -16,13 +21,15 @@ def sequence_text(sequence: tuple[tuple[float, ...], ...]) -> str:
     return "; ".join(", ".join(f"{v:g}" for v in step) for step in sequence)
 
 
-class StepperForm(ModalScreen[StepperConfig | None]):
+class StepperForm(FormScreen[StepperConfig]):
     """Cell type, sizes, layers, direction, nonlinearity, seed and input sequence."""
 
     BINDINGS = [
         Binding("escape", "cancel", "Cancel", id="form.cancel", tooltip="Close without changes"),
         Binding("ctrl+s", "apply", "Apply", id="form.apply", tooltip="Apply these settings"),
     ]
+
+    errors = (StepperInputError,)
 
     def __init__(self, config: StepperConfig) -> None:
         super().__init__()
@@ -67,9 +74,8 @@ class StepperForm(ModalScreen[StepperConfig | None]):
     def _value(self, widget_id: str) -> str:
         return self.query_one(f"#{widget_id}", Input).value
 
-    def action_apply(self) -> None:
-        try:
-            config = config_from_strings(
+    def build(self) -> StepperConfig:
+        return config_from_strings(
                 cell=str(self.query_one("#cell", Select).value),
                 nonlinearity=str(self.query_one("#nonlinearity", Select).value),
                 input_size=self._value("input_size"),
@@ -84,18 +90,3 @@ class StepperForm(ModalScreen[StepperConfig | None]):
                 truncation=None if self.config.truncation is None else str(self.config.truncation),
                 clip=self.config.clip,
             )
-        except StepperInputError as error:
-            self.query_one("#form-error", Static).update(f"[b red]✗[/] {error}")
-            return
-        self.dismiss(config)
-
-    def action_cancel(self) -> None:
-        self.dismiss(None)
-
-    def on_input_submitted(self, event: Input.Submitted) -> None:
-        event.stop()
-        self.action_apply()
-
-    def on_button_pressed(self, event: Button.Pressed) -> None:
-        event.stop()
-        self.action_apply() if event.button.id == "apply" else self.action_cancel()

@@ -9,7 +9,6 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Grid, Horizontal, Vertical, VerticalScroll
 from textual.reactive import reactive
-from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, Input, Label, Select, Static
 
 from engine.train_config import (
@@ -22,13 +21,14 @@ from engine.train_config import (
     parse_train_config,
     preset_names,
 )
+from tui.forms import FormScreen
 
 
 def _shown(value: object) -> str:
     return "" if value is None else f"{value:g}" if isinstance(value, float) else str(value)
 
 
-class TrainForm(ModalScreen[TrainConfig | None]):
+class TrainForm(FormScreen[TrainConfig]):
     """A new training job: changing the job or the preset refills the fields."""
 
     BINDINGS = [
@@ -36,6 +36,7 @@ class TrainForm(ModalScreen[TrainConfig | None]):
         Binding("ctrl+s", "apply", "Start", id="train_form.apply"),
     ]
 
+    errors = (TrainConfigError,)
     job = reactive("charlm", recompose=True)
     preset = reactive(DEFAULT_PRESET, recompose=True)
 
@@ -55,7 +56,7 @@ class TrainForm(ModalScreen[TrainConfig | None]):
                     for field in FORM_FIELDS[self.job]:
                         yield Label(field.label, classes="train-form-label")
                         yield self._widget(field, getattr(config, field.name))
-            yield Static(id="train-form-error")
+            yield Static(id="form-error")
             with Horizontal(id="train-form-buttons"):
                 yield Button("Start", variant="primary", id="start", compact=True)
                 yield Button("Cancel", id="cancel", compact=True)
@@ -86,21 +87,5 @@ class TrainForm(ModalScreen[TrainConfig | None]):
             values[field.name] = str(widget.value) if isinstance(widget, Select) else widget.value
         return values
 
-    def action_apply(self) -> None:
-        try:
-            config = parse_train_config(self.job, self.preset, **self.values())
-        except TrainConfigError as error:
-            self.query_one("#train-form-error", Static).update(f"[b red]✗[/] {error}")
-            return
-        self.dismiss(config)
-
-    def action_cancel(self) -> None:
-        self.dismiss(None)
-
-    def on_input_submitted(self, event: Input.Submitted) -> None:
-        event.stop()
-        self.action_apply()
-
-    def on_button_pressed(self, event: Button.Pressed) -> None:
-        event.stop()
-        self.action_apply() if event.button.id == "start" else self.action_cancel()
+    def build(self) -> TrainConfig:
+        return parse_train_config(self.job, self.preset, **self.values())

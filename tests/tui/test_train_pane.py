@@ -216,7 +216,7 @@ async def test_new_run_from_the_form_trains_to_the_end(tmp_path):
         await type_into(pilot, "#field-hidden_size", "16")
         await type_into(pilot, "#field-steps", "0")
         await pilot.press("ctrl+s")
-        error = str(app.screen.query_one("#train-form-error", Static).render())
+        error = str(app.screen.query_one("#form-error", Static).render())
         assert "steps must be at least 1" in error
         await type_into(pilot, "#field-steps", "30")
         await pilot.press("ctrl+s")
