@@ -22,7 +22,9 @@ def data_dir() -> Path:
 
 @pytest.fixture(autouse=True)
 def _private_dirs(tmp_path_factory, monkeypatch):
-    """Keep every test away from the user's runs, cache and config directories."""
+    """Keep every test away from the user's runs, cache and config directories, and off the internet."""
     base = tmp_path_factory.mktemp("home")
     monkeypatch.setenv("RNN_TUI_RUNS", str(base / "runs"))
+    monkeypatch.setenv("RNN_TUI_CACHE", str(base / "cache"))
     monkeypatch.setenv("XDG_CONFIG_HOME", str(base / "config"))
+    monkeypatch.setenv("RNN_TUI_GUTENBERG_URL", "http://127.0.0.1:9")  # nothing listens there

@@ -1,4 +1,4 @@
-"""Fixtures for corpora tests: an isolated cache per test and tiny review corpora made on the spot."""
+"""Fixtures for corpora tests: tiny review corpora made on the spot (tests/conftest.py isolates the cache)."""
 
 from __future__ import annotations
 
@@ -6,15 +6,6 @@ from pathlib import Path
 
 import pytest
 from corpora_helpers import make_reviews, write_table
-
-
-@pytest.fixture(autouse=True)
-def isolated_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Every test gets its own rnn-tui cache, and a Gutenberg URL where nothing listens (never the internet)."""
-    cache = tmp_path_factory.mktemp("cache")
-    monkeypatch.setenv("RNN_TUI_CACHE", str(cache))
-    monkeypatch.setenv("RNN_TUI_GUTENBERG_URL", "http://127.0.0.1:9")
-    return cache
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""Fixtures for training tests: an isolated cache, a runs root, a tiny text and a tiny review folder."""
+"""Fixtures for training tests: a runs root, a tiny text and a tiny review folder (tests/conftest.py isolates the cache)."""
 
 from __future__ import annotations
 
@@ -6,15 +6,6 @@ from pathlib import Path
 
 import pytest
 from training_helpers import write_text
-
-
-@pytest.fixture(autouse=True)
-def isolated_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Every test gets its own rnn-tui cache (tokenised reviews land there), and no Gutenberg server."""
-    cache = tmp_path_factory.mktemp("cache")
-    monkeypatch.setenv("RNN_TUI_CACHE", str(cache))
-    monkeypatch.setenv("RNN_TUI_GUTENBERG_URL", "http://127.0.0.1:9")
-    return cache
 
 
 @pytest.fixture
