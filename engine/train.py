@@ -15,6 +15,7 @@ step, validation and anything extra; this module owns everything else:
 
 from __future__ import annotations
 
+import abc
 import contextlib
 import json
 import math
@@ -148,7 +149,7 @@ class Window:
             self.stats[key] = self.stats.get(key, 0.0) + value
 
 
-class Trainer:
+class Trainer(abc.ABC):
     """The shared loop; subclasses fill in the job (see the `# job hooks` below)."""
 
     unit = "items"  # what throughput counts: "tokens" or "reviews"
@@ -176,17 +177,17 @@ class Trainer:
         self._paused_s = 0.0
 
     # ------------------------------------------------------------------ job hooks
+    @abc.abstractmethod
     def load_data(self, vocab_data: dict[str, Any] | None) -> None:
         """Load and batch the data; set vocab_data, vocab_size and batches_per_epoch (vocab_data given on resume)."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def step_loss(self, step: int) -> StepOutput:
         """The forward pass of training step `step` (inside autocast)."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def evaluate(self) -> dict[str, float]:
         """Validation metrics, including the one named by config.best_metric."""
-        raise NotImplementedError
 
     def train_metrics(self, window: Window) -> dict[str, float]:
         """Job-specific training metrics of a window (bits per character, accuracy)."""
