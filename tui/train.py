@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from rich.cells import cell_len
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
@@ -143,6 +144,7 @@ class TrainPane(Widget):
         self.histories: dict[Path, History] = {}
         self._plotted: tuple | None = None
         self._empty_notice = False
+        self._shown: dict[str, Any] = {}
 
     def compose(self) -> ComposeResult:
         yield DataTable(id="runs", cursor_type="row")
@@ -233,7 +235,9 @@ class TrainPane(Widget):
                 continue
             for column, value in zip(RUN_COLUMNS, cells):
                 if str(table.get_cell(row.run.name, column)) != str(value):
-                    table.update_cell(row.run.name, column, value, update_width=True)
+                    # Widening a column re-lays out the table; only do it when the text no longer fits.
+                    wider = cell_len(str(value)) > table.columns[column].content_width
+                    table.update_cell(row.run.name, column, value, update_width=wider)
         if self.selected is None and self.rows:
             self.selected = self.rows[0].run
         if self.selected is not None and self.selected.name in keys:
@@ -264,23 +268,32 @@ class TrainPane(Widget):
             (s.state, STATE_STYLES.get(s.state, "")),
             f" · {s.device or 'device ?'}{compared}",
         )
-        self.query_one("#run-header", Static).update(header)
+        self._show("#run-header", header)
         progress = self.query_one("#run-progress", ProgressBar)
-        progress.update(total=s.total or None, progress=s.step)
+        if (progress.total, progress.progress) != (s.total or None, s.step):
+            progress.update(total=s.total or None, progress=s.step)
         eta = fmt_duration(s.eta_s)
-        self.query_one("#run-speed", Static).update(
-            f"{s.step}/{s.total}" + (f" · ETA {eta}" if eta else "") + (f" · {fmt_speed(s.throughput, s.throughput_unit)}" if s.throughput else "")
+        self._show(
+            "#run-speed",
+            f"{s.step}/{s.total}" + (f" · ETA {eta}" if eta else "") + (f" · {fmt_speed(s.throughput, s.throughput_unit)}" if s.throughput else ""),
         )
         self._draw_plot(row)
-        text = self.query_one("#run-text", Static)
         if s.state == "failed" and s.error:
-            text.update(Text.assemble(("failed: ", "bold red"), s.error))
+            text = Text.assemble(("failed: ", "bold red"), s.error)
         elif self.show_log:
-            text.update(Text("\n".join(snapshot.log) or "(the log is empty)", style="dim"))
+            text = Text("\n".join(snapshot.log) or "(the log is empty)", style="dim")
         elif snapshot.sample:
-            text.update(Text.assemble((f"sample at step {snapshot.sample.get('step')}: ", "bold"), str(snapshot.sample.get("text", ""))))
+            text = Text.assemble((f"sample at step {snapshot.sample.get('step')}: ", "bold"), str(snapshot.sample.get("text", "")))
         else:
-            text.update(Text("no sample yet" if row.job == "charlm" else "", style="dim"))
+            text = Text("no sample yet" if row.job == "charlm" else "", style="dim")
+        self._show("#run-text", text)
+
+    def _show(self, selector: str, content: Text | str) -> None:
+        """Update a Static only when what it shows changes: each update re-lays out the pane."""
+        key = (content.plain, tuple(content.spans), str(content.style)) if isinstance(content, Text) else content
+        if self._shown.get(selector) != key:
+            self._shown[selector] = key
+            self.query_one(selector, Static).update(content)
 
     def _plot_groups(self, job: str) -> list[tuple[str, tuple[str, ...]]]:
         return PLOTS.get(job, PLOTS["charlm"])
