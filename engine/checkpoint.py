@@ -22,6 +22,7 @@ from __future__ import annotations
 import io
 import pickle
 import random
+import re
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -82,11 +83,16 @@ def save_checkpoint(path: Path, checkpoint: dict[str, Any]) -> None:
     atomic_write_bytes(Path(path), buffer.getvalue())
 
 
-def load_checkpoint(path: Path) -> dict[str, Any]:
-    """The checkpoint at `path`, with tensors on the CPU; CheckpointError for anything else."""
+def load_checkpoint(path: Path, content: bytes | None = None) -> dict[str, Any]:
+    """The checkpoint at `path`, with tensors on the CPU; CheckpointError for anything else.
+
+    `content` is the file's bytes when they were read elsewhere (rank 0 sends them to the other ranks
+    of a distributed run); they are checked exactly as the file would be.
+    """
     path = Path(path)
     try:
-        data = torch.load(path, map_location="cpu", weights_only=True)
+        source = path if content is None else io.BytesIO(content)
+        data = torch.load(source, map_location="cpu", weights_only=True)
     except FileNotFoundError:
         raise CheckpointError(f"There is no checkpoint at {path}.") from None
     except pickle.UnpicklingError as error:
@@ -108,5 +114,7 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
 
 
 def _first_line(error: BaseException) -> str:
+    """The first sentence of the error's first line (torch's zip errors run to several), without its full stop."""
     text = str(error).strip() or type(error).__name__
-    return text.splitlines()[0].rstrip(".")[:160]
+    first = re.split(r"(?<=[.!?])\s+(?=[A-Z])", text.splitlines()[0])[0]
+    return first.rstrip(".")[:160]

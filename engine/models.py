@@ -144,20 +144,15 @@ class CharLM(nn.Module):
         """`length` ids drawn one at a time after warming the state up on `prompt` (1-D ids, at least one).
 
         Each id is drawn from softmax(logits / temperature); the book's `scale_factor` is 1 / temperature.
+        The state is carried one character at a time through the cells' own ops (engine.generate), which
+        is several times faster on a CPU than calling the recurrent module with one time step.
         """
+        from engine.generate import sample_ids
+
         was_training = self.training
         self.eval()
         try:
-            logits, state = self(prompt[None, :])
-            last = logits[0, -1]
-            drawn: list[int] = []
-            for _ in range(length):
-                probs = torch.softmax(last.float() / temperature, dim=-1)
-                next_id = torch.multinomial(probs, 1, generator=generator)
-                drawn.append(int(next_id))
-                last, state = self.step(next_id, state)
-                last = last[0]
-            return drawn
+            return sample_ids(self, prompt, length, temperature=temperature, generator=generator)
         finally:
             self.train(was_training)
 

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-from tui import headless
+from tui import generate_cli, headless
 
 
 class UsageError(Exception):
@@ -91,6 +91,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_corpus_parser(subparsers)
     headless.add_train_parser(subparsers)
     headless.add_runs_parser(subparsers)
+    generate_cli.add_generate_parser(subparsers)
+    generate_cli.add_classify_parser(subparsers)
     return parser
 
 
@@ -160,6 +162,7 @@ def _run_app(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     handlers = {None: _run_app, "step": _run_step, "corpus": _run_corpus, "train": headless.run_train, "runs": headless.run_runs}
+    handlers |= {"generate": generate_cli.run_generate, "classify": generate_cli.run_classify}
     try:
         args = build_parser().parse_args(argv)
         return handlers[args.command](args)

@@ -11,11 +11,12 @@ from pathlib import Path
 
 import pytest
 import torch
-from training_helpers import assert_one_sentence, charlm_config, wait_for, wait_for_state
+from training_helpers import charlm_config, wait_for, wait_for_state
 
 from engine.jobs import create_run
 from engine.runs import list_runs
 from tui.cli import main
+from tests.messages import one_error_line
 
 ROOT = Path(__file__).resolve().parents[2]
 TINY = ["--embed-size", "16", "--hidden-size", "32", "--batch-size", "8", "--seq-length", "20", "--lr", "0.01", "--threads", "1"]
@@ -23,14 +24,6 @@ TINY = ["--embed-size", "16", "--hidden-size", "32", "--batch-size", "8", "--seq
 
 def train_args(text_file: Path, runs_root: Path, *extra: str) -> list[str]:
     return ["train", "charlm", "--data", str(text_file), *TINY, "--runs-dir", str(runs_root), *extra]
-
-
-def one_error_line(err: str) -> str:
-    lines = err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("rnn-tui: "), err
-    message = lines[0].removeprefix("rnn-tui: ")
-    assert_one_sentence(message)
-    return message
 
 
 def test_train_prints_json_lines_and_runs_lists_the_run(capsys, runs_root, text_file):

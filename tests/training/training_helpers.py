@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import json
 import random
-import re
 import time
 from pathlib import Path
 from typing import Any, Callable
 
 from engine.runs import RunDir, RunStatus
 from engine.train_config import TrainConfig, parse_train_config
+from tests.messages import assert_one_sentence  # noqa: F401 - re-exported for the tests here
 
 WORDS = (
     "the island was green and the river ran down to the sea where the engineer built a kiln "
@@ -65,10 +65,3 @@ def wait_for_state(run: RunDir, *states: str, timeout: float = 60.0) -> RunStatu
 
 def metrics(run: RunDir) -> list[dict[str, Any]]:
     return [json.loads(line) for line in run.metrics_path.read_text().splitlines()]
-
-
-def assert_one_sentence(message: str) -> None:
-    """A user-facing error: one line, one sentence, no traceback."""
-    assert message and "\n" not in message, message
-    assert "Traceback" not in message, message
-    assert not re.search(r"[.!?]\s+[A-Z]", message), message
