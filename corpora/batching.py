@@ -72,9 +72,14 @@ class ReviewBatches:
     def __iter__(self) -> Iterator[ReviewBatch]:
         return self.epoch(0)
 
-    def epoch(self, number: int) -> Iterator[ReviewBatch]:
-        """The batches of epoch `number`; the same number always gives the same batches."""
-        for positions in self.order(number):
+    def epoch(self, number: int, shard: tuple[int, int] = (0, 1)) -> Iterator[ReviewBatch]:
+        """The batches of epoch `number`; the same number always gives the same batches.
+
+        `shard=(index, count)` yields every `count`-th batch from the `index`-th: one process's share
+        when `count` processes score a split together.
+        """
+        index, count = shard
+        for positions in self.order(number)[index::count]:
             yield self._batch(positions)
 
     def order(self, number: int = 0) -> list[np.ndarray]:

@@ -4,6 +4,9 @@ A job is `python -m engine.worker RUN_DIR` in a fresh interpreter (spawn semanti
 inherited from the caller's threads), in a new session (Ctrl+C in the caller's terminal does not
 reach it, and it outlives the caller), at lower priority, with torch's threads capped and its
 output appended to the run's log.txt. Progress is read back from the run directory.
+
+A run with several processes starts the same way: that process becomes the node's launcher and
+starts the ranks through torchrun (engine.distributed), each with its share of the threads.
 """
 
 from __future__ import annotations
@@ -67,7 +70,7 @@ def start_job(run: RunDir, *, resume: bool = False, nice: int = DEFAULT_NICE, co
         raise RunError(f"The run {run.name} trains {run.job}, not {config.job}.")
     else:
         atomic_write_json(run.config_path, config.to_dict())
-    threads = str(config.threads or os.cpu_count() or 1)
+    threads = str(config.threads_per_process)
     env = {**os.environ, **{name: threads for name in _THREAD_VARIABLES}, "PYTHONUNBUFFERED": "1"}
     package_root = str(Path(engine.__file__).resolve().parents[1])
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")]))

@@ -10,8 +10,9 @@ A run is a directory under a runs root holding
     control.json     a request from a viewer to the job: pause, resume or stop
     checkpoints/     last.pt and best.pt
 
-The trainer writes; the TUI and `rnn-tui runs` only read (and write control.json), so a
-job started headless over SSH shows up in the app, and quitting the app loses nothing.
+The trainer writes (in a distributed run: rank 0 alone, and the job's launcher when a rank fails);
+the TUI and `rnn-tui runs` only read (and write control.json), so a job started headless over SSH
+shows up in the app, and quitting the app loses nothing.
 No torch here: the UI imports this on its event loop.
 """
 
@@ -277,6 +278,19 @@ class RunDir:
 
     def clear_command(self) -> None:
         self.control_path.unlink(missing_ok=True)
+
+
+class ReadOnlyRunDir(RunDir):
+    """A run directory seen by a distributed run's ranks other than 0: they read it, and any write is a bug.
+
+    Rank 0 alone writes the run directory (status, metrics, samples, checkpoints), so the other ranks
+    get this view and a write fails loudly instead of doubling a record.
+    """
+
+    def _refuse(self, *args: Any, **kwargs: Any) -> None:
+        raise RuntimeError(f"only rank 0 writes the run directory {self.path}")
+
+    write_status = append_metric = append_sample = request = clear_command = _refuse
 
 
 def list_runs(root: str | Path) -> list[RunDir]:

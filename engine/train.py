@@ -11,6 +11,10 @@ step, validation and anything extra; this module owns everything else:
 - a metrics record every `log_every` steps (and at each validation), status.json at most twice a
   second, last.pt every `checkpoint_every` steps and at the end, best.pt on each better validation;
 - pause, resume and stop requests from control.json, checked between steps.
+
+In a distributed run (engine.distributed) every rank runs this loop on its share of each global
+batch, with the model under DistributedDataParallel: the ranks agree on control requests and on the
+global loss once per step, score validation in shards, and only rank 0 writes the run directory.
 """
 
 from __future__ import annotations
@@ -20,11 +24,12 @@ import contextlib
 import json
 import math
 import os
+import socket
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from itertools import islice
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
@@ -34,9 +39,13 @@ from engine.models import build_model
 from engine.runs import RunDir, RunStatus, atomic_write_bytes
 from engine.train_config import TrainConfig
 
+if TYPE_CHECKING:
+    from engine.distributed import Group
+
 STATUS_INTERVAL_S = 0.5
 PAUSE_POLL_S = 0.2
 EXPLOSION_FACTOR = 3.0
+COMMANDS = (None, "resume", "pause", "stop")  # control requests; when ranks disagree, the later one wins
 
 
 class TrainingError(Exception):
@@ -119,11 +128,16 @@ def grad_norm(parameters: list[nn.Parameter], clip: float | None) -> float:
 
 @dataclass
 class StepOutput:
-    """What a job's `step_loss` gives back: the loss to minimise, how many items it covered, and job statistics."""
+    """What a job's `step_loss` gives back: the loss to minimise, how many items it covered, and job statistics.
+
+    `share` is the fraction of the global batch behind `loss` (a mean over this rank's items): 1 in a
+    single process, 1/W on each of W ranks with equal shares.
+    """
 
     loss: torch.Tensor
     items: int
     stats: dict[str, float] = field(default_factory=dict)
+    share: float = 1.0
 
 
 @dataclass
@@ -154,7 +168,14 @@ class Trainer(abc.ABC):
 
     unit = "items"  # what throughput counts: "tokens" or "reviews"
 
-    def __init__(self, run: RunDir, config: TrainConfig, device: torch.device, amp: torch.dtype | None) -> None:
+    def __init__(
+        self, run: RunDir, config: TrainConfig, device: torch.device, amp: torch.dtype | None, group: Group | None = None
+    ) -> None:
+        if group is None:
+            from engine.distributed import Group
+
+            group = Group(device=device)
+        self.group = group
         self.run = run
         self.config = config
         self.device = device
@@ -183,11 +204,11 @@ class Trainer(abc.ABC):
 
     @abc.abstractmethod
     def step_loss(self, step: int) -> StepOutput:
-        """The forward pass of training step `step` (inside autocast)."""
+        """The forward pass of training step `step` through `self.net` on this rank's share of the batch (inside autocast)."""
 
     @abc.abstractmethod
     def evaluate(self) -> dict[str, float]:
-        """Validation metrics, including the one named by config.best_metric."""
+        """Validation metrics, including the one named by config.best_metric (each rank scores a shard; the sums are shared)."""
 
     def train_metrics(self, window: Window) -> dict[str, float]:
         """Job-specific training metrics of a window (bits per character, accuracy)."""
@@ -218,6 +239,8 @@ class Trainer(abc.ABC):
         self.optimizer = torch.optim.Adam(self.parameters, lr=self.config.lr)
         if checkpoint:
             self.restore(checkpoint)
+        self.group.reseed(self.config.seed, self.step)
+        self.net = self.group.wrap(self.model)  # what training steps call: the model, under DDP when distributed
 
     def restore(self, checkpoint: dict[str, Any]) -> None:
         self.model.load_state_dict(checkpoint["model"])
@@ -233,7 +256,8 @@ class Trainer(abc.ABC):
         self.load_loop_state(loop)
         if "rng" in checkpoint:
             set_rng_state(checkpoint["rng"])
-        self._rewrite_logs()
+        if self.group.main:
+            self._rewrite_logs()
 
     def _rewrite_logs(self) -> None:
         """Drop records of steps after the checkpoint (a killed run logged them, then lost them)."""
@@ -253,6 +277,7 @@ class Trainer(abc.ABC):
     def train(self) -> str:
         """Train until the total step count or a stop request; returns "done" or "stopped"."""
         config = self.config
+        ranks = self.group.gather_json({"device": str(self.device), "pid": os.getpid(), "host": socket.gethostname()})
         self._session_start = time.perf_counter()
         self._session_step = self.step
         self._status = RunStatus(
@@ -260,13 +285,21 @@ class Trainer(abc.ABC):
             step=self.step,
             total=self.total,
             device=self.device.type,
-            pid=os.getpid(),
+            pid=self.group.job_pid or os.getpid(),
             started_at=time.time(),
             throughput_unit=f"{self.unit}/s",
             best_metric=config.best_metric,
             best_value=self.best["value"] if self.best else None,
             extra={"amp": "bf16" if self.amp else "off", "epoch": self.step / self.batches_per_epoch},
         )
+        if self.group.distributed:
+            self._status.extra.update(
+                world_size=self.group.world,
+                backend=self.group.backend,
+                rank_devices=[rank["device"] for rank in ranks],
+                rank_pids=[rank["pid"] for rank in ranks],
+                rank_hosts=[rank["host"] for rank in ranks],
+            )
         self._publish(force=True)
         window = Window()
         while self.step < self.total:
@@ -289,7 +322,8 @@ class Trainer(abc.ABC):
             final_metrics = self.finish()
             if final_metrics:
                 self.history.append({"step": self.step, "time": round(self.elapsed_now(), 3), "final": True, **final_metrics})
-                self.run.append_metric(self.history[-1])
+                if self.group.main:
+                    self.run.append_metric(self.history[-1])
                 self.save_last()
         return "done"
 
@@ -298,13 +332,20 @@ class Trainer(abc.ABC):
         lr = config.lr * lr_factor(config, self.step, self.total)
         for group in self.optimizer.param_groups:
             group["lr"] = lr
-        self.model.train()
+        self.net.train()
         with self.autocast():
             out = self.step_loss(self.step)
         self.optimizer.zero_grad(set_to_none=True)
-        out.loss.backward()
-        norm = grad_norm(self.parameters, config.clip)
+        # DDP averages the ranks' gradients; scaling each rank's mean by share × W makes that the global batch's mean.
+        scale = out.share * self.group.world
+        (out.loss if scale == 1.0 else out.loss * scale).backward()
+        norm = grad_norm(self.parameters, config.clip)  # of the all-reduced gradients: the same on every rank
         loss = float(out.loss.detach())
+        if self.group.distributed:  # the global loss and counts, so every rank checks and records the same
+            keys = sorted(out.stats)
+            totals = self.group.sum([loss * out.share, out.items, *(out.stats[key] for key in keys)])
+            loss = totals[0]
+            out = StepOutput(out.loss, round(totals[1]), dict(zip(keys, totals[2:])))
         self._check(loss, norm)
         self.optimizer.step()
         self.step += 1
@@ -351,9 +392,10 @@ class Trainer(abc.ABC):
         record["time"] = round(self.elapsed_now(), 3)
         record["eval_time"] = round(self.eval_time, 3)
         self.history.append(record)
-        self.run.append_metric(record)
         self._status.throughput = record["throughput"]
-        print(_progress_line(record, self.total), flush=True)
+        if self.group.main:
+            self.run.append_metric(record)
+            print(_progress_line(record, self.total), flush=True)
 
     def _update_best(self, record: dict[str, Any]) -> None:
         name = self.config.best_metric
@@ -365,7 +407,7 @@ class Trainer(abc.ABC):
             self.best = {"metric": name, "value": value, "step": self.step}
             self._status.best_value = value
             self._status.extra["best_step"] = self.step
-            save_checkpoint(self.run.checkpoints / BEST, self.checkpoint(with_optimizer=False))
+            self._save(BEST, self.checkpoint(with_optimizer=False))
 
     # ------------------------------------------------------------------ checkpoints
     def checkpoint(self, *, with_optimizer: bool = True) -> dict[str, Any]:
@@ -384,13 +426,18 @@ class Trainer(abc.ABC):
         }
 
     def save_last(self) -> None:
-        save_checkpoint(self.run.checkpoints / LAST, self.checkpoint())
+        self._save(LAST, self.checkpoint())
         self._status.extra["checkpoint_step"] = self.step
+
+    def _save(self, name: str, checkpoint: dict[str, Any]) -> None:
+        """Rank 0 writes; every rank builds the checkpoint, since gathering the loop state takes them all."""
+        if self.group.main:
+            save_checkpoint(self.run.checkpoints / name, checkpoint)
 
     # ------------------------------------------------------------------ status and control
     def _publish(self, force: bool = False) -> None:
         now = time.time()
-        if not force and now - self._status_written < STATUS_INTERVAL_S:
+        if not self.group.main or (not force and now - self._status_written < STATUS_INTERVAL_S):
             return
         status = self._status
         status.step = self.step
@@ -404,13 +451,12 @@ class Trainer(abc.ABC):
         self._status_written = now
 
     def _poll_control(self) -> str | None:
-        """Act on a pending request; while paused, wait here. Returns "stop" when the run should stop."""
-        command = self.run.pending_command()
-        if self.stop_requested():
-            command = "stop"
-        if command is None:
-            return None
-        self.run.clear_command()
+        """Act on a pending request; while paused, wait here. Returns "stop" when the run should stop.
+
+        Every rank calls this at the same step and they agree on the request (one small all-reduce),
+        so all of them stop at the same step; while paused they keep agreeing every PAUSE_POLL_S.
+        """
+        command = self._agreed_request()
         if command != "pause":
             return "stop" if command == "stop" else None
         self._status.state = "paused"
@@ -419,15 +465,24 @@ class Trainer(abc.ABC):
         try:
             while True:
                 time.sleep(PAUSE_POLL_S)
-                command = "stop" if self.stop_requested() else self.run.pending_command()
+                command = self._agreed_request()
                 if command in ("resume", "stop"):
-                    self.run.clear_command()
                     return "stop" if command == "stop" else None
-                if command == "pause":
-                    self.run.clear_command()
         finally:
             self._paused_s += time.perf_counter() - paused_at
             self._status.state = "running"
+
+    def _agreed_request(self) -> str | None:
+        """The request every rank acts on: rank 0 takes control.json's; a signal to any rank asks for a stop."""
+        self.group.check_launcher()
+        command = None
+        if self.group.main:
+            command = self.run.pending_command()
+            if command is not None:
+                self.run.clear_command()
+        if self.stop_requested():
+            command = "stop"
+        return COMMANDS[self.group.agree(COMMANDS.index(command))]
 
     def finish_status(self, state: str) -> None:
         self._status.state = state
@@ -459,25 +514,37 @@ def batches_from(make_epoch: Callable[[int], Iterator[Any]], step: int, per_epoc
     return batch, (epoch, index + 1, current[2])
 
 
-def run_training(run: RunDir, config: TrainConfig, *, stop_requested: Callable[[], bool] = lambda: False) -> str:
+def run_training(
+    run: RunDir, config: TrainConfig, *, stop_requested: Callable[[], bool] = lambda: False, group: Group | None = None
+) -> str:
     """Train `run` in this process (from its last.pt when it has one); returns "done" or "stopped".
 
-    Errors propagate (the worker turns them into a failed status); the final status is written here.
+    `group` is this rank's place in a distributed run (engine.distributed.join); rank 0 reads the
+    checkpoint and sends its bytes to the others. Errors propagate (the worker turns them into a
+    failed status); the final status is written here.
     """
+    from engine.distributed import Group
     from engine.train_charlm import CharLMTrainer
     from engine.train_sentiment import SentimentTrainer
 
-    device = resolve_device(config.device)
+    if group is None:
+        group = Group(device=resolve_device(config.device))
+    elif group.problem:
+        raise JobInputError(group.problem)
+    device = group.device
     amp = resolve_amp(config.amp, device)
     last = run.checkpoints / LAST
-    checkpoint = load_checkpoint(last) if last.exists() else None
+    content = group.broadcast_bytes(last.read_bytes() if group.main and last.exists() else None)
+    checkpoint = load_checkpoint(last, content) if content is not None else None
     trainer_class = CharLMTrainer if config.job == "charlm" else SentimentTrainer
-    trainer = trainer_class(run, config, device, amp)
+    trainer = trainer_class(run, config, device, amp, group)
     trainer.stop_requested = stop_requested
     trainer.setup(checkpoint)
-    if checkpoint:
-        print(f"resumed from step {trainer.step:,} of {trainer.total:,}", flush=True)
-    print(f"{config.describe()} · device {device} · amp {'bf16' if amp else 'off'} · {torch.get_num_threads()} threads", flush=True)
+    if group.main:
+        if checkpoint:
+            print(f"resumed from step {trainer.step:,} of {trainer.total:,}", flush=True)
+        ranks = f" · {group.backend}" if group.distributed else ""
+        print(f"{config.describe()} · device {device} · amp {'bf16' if amp else 'off'} · {torch.get_num_threads()} threads{ranks}", flush=True)
     state = trainer.train()
     trainer.finish_status(state)
     return state

@@ -5,6 +5,10 @@ every `eval_window` characters, with the state reset for each window: every char
 validation text after the first is predicted once, from at most `eval_window` characters of
 context, whichever regime trained the model. That is the book's setting (40), so numbers compare
 across regimes and with the book's recipe.
+
+With several ranks, each trains on its contiguous share of the global batch's rows: a slice of the
+random windows, or its own streams (rows) of the TBPTT text, whose carried state it keeps; checkpoints
+hold every stream's state, so a run resumes with any number of ranks.
 """
 
 from __future__ import annotations
@@ -66,12 +70,14 @@ class CharLMTrainer(Trainer):
         else:
             (inputs, targets), self._position = batches_from(self.streams.epoch, step, self.batches_per_epoch, self._position)
             state = None if step % self.batches_per_epoch == 0 else self.carry
-        inputs, targets = inputs.to(self.device), targets.to(self.device)
-        logits, state = self.model(inputs, state)
+        rows = self.group.shard(len(inputs))  # this rank's windows, or its streams
+        share = (rows.stop - rows.start) / len(inputs)
+        inputs, targets = inputs[rows].to(self.device), targets[rows].to(self.device)
+        logits, state = self.net(inputs, state)
         if self.config.regime == "tbptt":
             self.carry = detach_state(state)
         loss = self.loss_fn(logits.reshape(-1, self.vocab_size).float(), targets.reshape(-1))
-        return StepOutput(loss, inputs.numel())
+        return StepOutput(loss, inputs.numel(), share=share)
 
     def train_metrics(self, window: Window) -> dict[str, float]:
         loss = window.loss / window.steps
@@ -82,17 +88,19 @@ class CharLMTrainer(Trainer):
         self.model.eval()
         total = 0.0
         loss_fn = nn.CrossEntropyLoss(reduction="sum")
-        for first in range(0, len(self.valid_windows), EVAL_BATCH):
-            batch = self.valid_windows[first : first + EVAL_BATCH].to(self.device)
+        windows = self.valid_windows[self.group.shard(len(self.valid_windows))]
+        for first in range(0, len(windows), EVAL_BATCH):
+            batch = windows[first : first + EVAL_BATCH].to(self.device)
             with self.autocast():
                 logits, _ = self.model(batch[:, :-1])
             total += float(loss_fn(logits.reshape(-1, self.vocab_size).float(), batch[:, 1:].reshape(-1)))
+        (total,) = self.group.sum([total])
         loss = total / self.valid_windows[:, 1:].numel()
         return {"val_loss": loss, "val_bpc": loss / LN2, "val_ppl": _perplexity(loss)}
 
     def after_step(self, final: bool) -> None:
         every = self.config.sample_every
-        if every and (final or self.step % every == 0):
+        if every and (final or self.step % every == 0) and self.group.main:
             self.run.append_sample(self.step, self.sample())
 
     def sample(self) -> str:
@@ -103,14 +111,20 @@ class CharLMTrainer(Trainer):
         return self.prompt + self.vocab.decode(drawn)
 
     def loop_state(self) -> dict[str, Any]:
-        return {"carry": self.carry}
+        """The carried state of every stream ([layers, batch, hidden], gathered from the ranks)."""
+        carry = self.carry
+        if isinstance(carry, tuple):
+            carry = tuple(self.group.gather_rows(part, 1) for part in carry)
+        elif carry is not None:
+            carry = self.group.gather_rows(carry, 1)
+        return {"carry": carry}
 
     def load_loop_state(self, state: dict[str, Any]) -> None:
         carry = state.get("carry")
         if isinstance(carry, (tuple, list)):
-            carry = tuple(part.to(self.device) for part in carry)
+            carry = tuple(part[:, self.group.shard(part.shape[1])].to(self.device) for part in carry)
         elif carry is not None:
-            carry = carry.to(self.device)
+            carry = carry[:, self.group.shard(carry.shape[1])].to(self.device)
         self.carry = carry
 
 

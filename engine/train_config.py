@@ -5,11 +5,16 @@ options, as strings or values) into a validated, frozen `TrainConfig`, raising `
 with one sentence for anything impossible. Checks that need the data (a sequence longer than the
 text, a vocabulary) or torch (a device that is absent) happen when the job starts.
 `FORM_FIELDS[job]` describes the fields a new-job form shows, in order.
+
+The distributed settings (`nproc_per_node`, `nnodes`, `node_rank`, `master_addr`, `master_port`,
+`dist_timeout`) say how torchrun lays the job out (see engine.distributed); `batch_size` stays the
+global batch, split evenly over the `world_size` processes.
 """
 
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
@@ -48,6 +53,11 @@ _LIMITS: dict[str, tuple[float, float]] = {  # inclusive bounds of the numeric f
     "dropout": (0, 1),
     "valid_fraction": (0, 0.5),
     "sample_temperature": (0, 100),
+    "nproc_per_node": (1, 1024),
+    "nnodes": (1, 4096),
+    "node_rank": (0, 4095),
+    "master_port": (0, 65535),
+    "dist_timeout": (1, 86400),
 }
 _EXCLUSIVE_LOW = {"lr", "clip", "valid_fraction", "sample_temperature"}  # must be above the low bound
 _EXCLUSIVE_HIGH = {"dropout"}  # must be below the high bound
@@ -112,13 +122,30 @@ class TrainConfig:
     # machine
     device: str = "auto"
     amp: str = "off"
-    threads: int = 0  # torch threads; 0 = every core
+    threads: int = 0  # torch threads; 0 = every core (shared by this node's processes)
     seed: int = 1
+    # distributed data parallel (torchrun): processes per node × nodes share each global batch
+    nproc_per_node: int = 1
+    nnodes: int = 1
+    node_rank: int = 0  # this node's place; node 0 runs rank 0, which holds the run directory
+    master_addr: str = "127.0.0.1"  # node 0's address, as the other nodes reach it
+    master_port: int = 0  # node 0's rendezvous port; 0 = a free port (one node only)
+    dist_timeout: int = 300  # seconds a rank waits for the others in a collective before the run fails
 
     # ------------------------------------------------------------ derived
     @property
     def directions(self) -> int:
         return 2 if self.bidirectional else 1
+
+    @property
+    def world_size(self) -> int:
+        """How many processes train together (1: an ordinary single-process job)."""
+        return self.nproc_per_node * self.nnodes
+
+    @property
+    def threads_per_process(self) -> int:
+        """Torch threads for each of this node's processes: the node's threads shared out, at least 1."""
+        return max(1, (self.threads or os.cpu_count() or 1) // self.nproc_per_node)
 
     @property
     def best_metric(self) -> str:
@@ -136,7 +163,10 @@ class TrainConfig:
             model += " bi"
         shape = f"batch {self.batch_size}" + (f" × {self.seq_length} {self.regime}" if self.job == "charlm" else "")
         length = f"{self.steps:,} steps" if self.steps else f"{self.epochs} epoch" + ("s" if self.epochs != 1 else "")
-        return " · ".join([self.job, model, shape, f"lr {self.lr:g}", length])
+        parts = [self.job, model, shape, f"lr {self.lr:g}", length]
+        if self.world_size > 1:
+            parts.append(f"{self.world_size} processes")
+        return " · ".join(parts)
 
     # --------------------------------------------------------- plain data
     def to_dict(self) -> dict[str, Any]:
@@ -230,6 +260,7 @@ _COMMON_TAIL = (
     FormField("epochs", "Epochs", "int", optional=True, help="give steps or epochs"),
     FormField("checkpoint_every", "Checkpoint every", "int", help="steps"),
     FormField("device", "Device", "choice", DEVICES),
+    FormField("nproc_per_node", "Processes", "int", help="data-parallel processes (torchrun DDP); 1 = one process"),
     FormField("amp", "Mixed precision", "choice", AMP_MODES, help="auto: bf16 where it pays (AMX CPUs, CUDA)"),
     FormField("seed", "Seed", "int"),
 )
@@ -308,6 +339,9 @@ _LABELS = {
     "embed_size": "embedding size",
     "seq_length": "sequence length",
     "valid_fraction": "validation fraction",
+    "nproc_per_node": "number of processes per node",
+    "nnodes": "number of nodes",
+    "dist_timeout": "distributed timeout",
 }
 
 
@@ -389,3 +423,21 @@ def _check(config: TrainConfig) -> None:
             raise TrainConfigError("The sample prompt is blank; give at least one character.")
     if config.warmup_steps and config.steps is not None and config.warmup_steps >= config.steps:
         raise TrainConfigError(f"The warmup ({config.warmup_steps:,} steps) must be shorter than the run ({config.steps:,} steps).")
+    _check_distributed(config)
+
+
+def _check_distributed(config: TrainConfig) -> None:
+    world = config.world_size
+    if config.node_rank >= config.nnodes:
+        raise TrainConfigError(f"The node rank must be below the number of nodes ({config.nnodes}), not {config.node_rank}.")
+    if config.nnodes > 1 and (not config.master_addr.strip() or not config.master_port):
+        raise TrainConfigError("Several nodes need node 0's address and port; pass --master-addr ADDR and --master-port PORT.")
+    if world > 1 and config.device == "mps":
+        raise TrainConfigError("Apple MPS has no distributed backend; use --device cpu (gloo) or cuda (NCCL) for several processes.")
+    if config.batch_size % world:
+        lower, upper = config.batch_size // world * world, (config.batch_size // world + 1) * world
+        such = f"{lower:,} or {upper:,}" if lower else f"{upper:,}"
+        raise TrainConfigError(
+            f"The batch size ({config.batch_size:,}) is the global batch and must split evenly over the {world:,} processes; "
+            f"use a multiple of {world:,}, such as {such}."
+        )

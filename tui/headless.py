@@ -4,6 +4,10 @@
 the foreground: a Rich progress display, or with `--json` each metrics record as one JSON line.
 Ctrl+C asks the job to stop with a final checkpoint and waits; a second Ctrl+C leaves it running.
 Neither command imports torch: the job process does the training.
+
+With `--nproc-per-node N` (and `--nnodes M --node-rank R --master-addr A --master-port P` on each of
+M nodes) the job runs its ranks through torchrun. Node 0 holds the run; on the other nodes the
+command follows that node's part (its ranks and their log) until they end.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ import time
 from typing import Any
 
 from engine.jobs import create_run, find_run, run_config, start_job
-from tui.numbers import fmt_best, fmt_duration, fmt_speed
+from tui.numbers import fmt_best, fmt_devices, fmt_duration, fmt_speed
 from engine.runs import RunDir, RunError, RunStatus, default_runs_root, list_runs, pid_alive
 from engine.train_config import (
     AMP_MODES,
@@ -33,6 +37,7 @@ from engine.train_config import (
 )
 
 FOLLOW_INTERVAL_S = 0.25
+LAST_WORD_S = 90  # how long a job may take to end after its final status (torchrun waits 30 s for a stuck rank)
 FINAL_STATES = ("done", "stopped", "failed")
 #: Options that map one to one onto TrainConfig fields: (flag, metavar or choices, help).
 CONFIG_OPTIONS: tuple[tuple[str, Any, str], ...] = (
@@ -65,9 +70,16 @@ CONFIG_OPTIONS: tuple[tuple[str, Any, str], ...] = (
     ("--sample-every", "N", "charlm: steps between samples (0: never)"),
     ("--device", DEVICES, "where to train (auto: CUDA, then MPS, then CPU)"),
     ("--amp", AMP_MODES, "mixed precision (auto: bf16 on CUDA and AMX CPUs)"),
-    ("--threads", "N", "torch threads for the job (0: every core)"),
+    ("--threads", "N", "torch threads for the job, shared by its processes (0: every core)"),
+    ("--nproc-per-node", "N", "data-parallel processes on this node, launched by torchrun (DDP; --batch-size stays the global batch)"),
+    ("--nnodes", "M", "nodes taking part (each runs this command with its own --node-rank)"),
+    ("--node-rank", "R", "this node's place, 0 to M-1; node 0 runs rank 0 and holds the run directory"),
+    ("--master-addr", "ADDR", "node 0's address as the other nodes reach it"),
+    ("--master-port", "PORT", "node 0's rendezvous port (free on node 0; 0: any free port, one node only)"),
+    ("--dist-timeout", "S", "seconds a rank waits for the others before the run fails (default 300)"),
 )
-RESUMABLE_OPTIONS = ("steps", "epochs", "device")
+DISTRIBUTED_OPTIONS = ("nproc_per_node", "nnodes", "node_rank", "master_addr", "master_port", "dist_timeout")
+RESUMABLE_OPTIONS = ("steps", "epochs", "device", *DISTRIBUTED_OPTIONS)
 
 
 def add_train_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -133,7 +145,9 @@ def _resumed(root: Any, args: argparse.Namespace, overrides: dict[str, Any]) -> 
     fixed = sorted(set(overrides) - set(RESUMABLE_OPTIONS)) + (["preset"] if args.preset else [])
     if fixed:
         names = ", ".join("--" + name.replace("_", "-") for name in fixed)
-        raise InputError(f"A resumed run keeps its settings; only --steps, --epochs and --device may change, not {names}.")
+        raise InputError(
+            f"A resumed run keeps its settings; only --steps, --epochs, --device and the distributed layout may change, not {names}."
+        )
     return run, with_changes(config, **overrides)
 
 
@@ -141,6 +155,7 @@ def _follow(run: RunDir, pid: int, *, as_json: bool) -> RunStatus:
     """Show the run's progress until its job ends; Ctrl+C asks it to stop (twice: leave it running)."""
     follower = _JsonFollower(run) if as_json else _ProgressFollower(run)
     interrupted = False
+    final_since = None
     with follower:
         while True:
             try:
@@ -156,6 +171,11 @@ def _follow(run: RunDir, pid: int, *, as_json: bool) -> RunStatus:
                         status.state = "failed"
                         status.error = f"The job process ended before it started; see {run.log_path}."
                 if status.state in FINAL_STATES:
+                    # Wait for the process to end: a distributed job's launcher may still name the rank that failed.
+                    final_since = final_since or time.monotonic()
+                    if alive and time.monotonic() - final_since < LAST_WORD_S:
+                        time.sleep(FOLLOW_INTERVAL_S)
+                        continue
                     follower.update(status)  # records written just before the final status
                     return status
                 time.sleep(FOLLOW_INTERVAL_S)
@@ -169,6 +189,10 @@ def _follow(run: RunDir, pid: int, *, as_json: bool) -> RunStatus:
 
 
 def _outcome(run: RunDir, status: RunStatus, fresh: bool) -> int:
+    node = status.extra.get("node_rank")
+    if node and status.state != "failed":
+        print(f"node {node} of {status.extra.get('nnodes')}: its ranks ended ({status.state}); the run is on node 0\n{run.path}", file=sys.stderr)
+        return 0
     if status.state == "failed":
         error = status.error or "the job failed without a message"
         if status.extra.get("error_kind") == "input":
@@ -260,11 +284,12 @@ class _ProgressFollower:
             parts.append(f"{status.throughput:,.0f} {status.throughput_unit}")
         if status.eta_s is not None:
             parts.append(f"ETA {fmt_duration(status.eta_s)}")
-        device = status.device + (" bf16" if status.extra.get("amp") == "bf16" else "")
+        device = fmt_devices(status.device, status.extra.get("rank_devices")) + (" bf16" if status.extra.get("amp") == "bf16" else "")
         if device:
             parts.append(device)
-        if status.extra.get("phase") == "loading":
-            parts.append("loading data…")
+        phase = status.extra.get("phase")
+        if phase:
+            parts.append("loading data…" if phase == "loading" else phase)  # a node other than 0 says where the run is
         self.progress.update(
             self.task, completed=status.step, total=status.total or None, metrics=" · ".join(p for p in parts if p)
         )
@@ -319,7 +344,9 @@ def _run_row(run: RunDir) -> dict[str, Any]:
         "path": str(run.path),
         "job": job,
         "state": status.state,
-        "device": status.device,
+        "device": fmt_devices(status.device, status.extra.get("rank_devices")),
+        "world_size": status.extra.get("world_size", 1),
+        "rank_devices": status.extra.get("rank_devices", []),
         "step": status.step,
         "total": status.total,
         "eta_s": status.eta_s,

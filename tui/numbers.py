@@ -1,4 +1,4 @@
-"""Compact number formatting shared by the Stepper pane and the `rnn-tui step` report."""
+"""Compact number formatting shared by the panes, the `rnn-tui step` report and the headless commands."""
 
 from __future__ import annotations
 
@@ -57,3 +57,17 @@ def fmt_speed(value: float | None, unit: str) -> str:
 def fmt_best(metric: str, value: float | None) -> str:
     """val_loss 1.402; blank when there is none yet."""
     return "" if value is None else f"{metric} {value:.4g}"
+
+
+def fmt_devices(device: str, rank_devices: Sequence[str] | None = None) -> str:
+    """Where a run trains, compactly: cpu, or cuda×8 for eight ranks on CUDA (8 ranks when they differ)."""
+    if not rank_devices or len(rank_devices) < 2:
+        return device
+    kinds = {name.split(":")[0] for name in rank_devices}
+    return f"{kinds.pop()}×{len(rank_devices)}" if len(kinds) == 1 else f"{len(rank_devices)} ranks"
+
+
+def fmt_rank_devices(rank_devices: Sequence[str], limit: int = 16) -> str:
+    """Every rank's device in rank order: 2 ranks: cpu, cpu (at most `limit` shown)."""
+    shown = ", ".join(rank_devices[:limit]) + (f", … +{len(rank_devices) - limit}" if len(rank_devices) > limit else "")
+    return f"{len(rank_devices)} ranks: {shown}"

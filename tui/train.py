@@ -26,7 +26,7 @@ from textual.worker import Worker, WorkerState
 from textual_plotext import PlotextPlot
 
 from engine.runs import ACTIVE_STATES, RunDir, RunError, RunStatus, list_runs
-from tui.numbers import fmt_best, fmt_duration, fmt_speed
+from tui.numbers import fmt_best, fmt_devices, fmt_duration, fmt_rank_devices, fmt_speed
 
 POLL_INTERVAL_S = 0.25  # 4 Hz: light over SSH
 
@@ -80,7 +80,7 @@ class RunRow:
             short_name(self.run.name),
             self.job,
             Text(s.state, style=STATE_STYLES.get(s.state, "")),
-            s.device,
+            fmt_devices(s.device, s.extra.get("rank_devices")),
             step,
             fmt_duration(s.eta_s),
             fmt_speed(s.throughput, s.throughput_unit),
@@ -262,11 +262,13 @@ class TrainPane(Widget):
             return
         s = row.status
         compared = f" · comparing with {self.compared.name}" if self.compared and self.compared != row.run else ""
+        ranks = s.extra.get("rank_devices") or []
+        devices = fmt_rank_devices(ranks) if len(ranks) > 1 else s.device or "device ?"
         header = Text.assemble(
             (row.run.name, "bold"),
             f" · {row.job} · ",
             (s.state, STATE_STYLES.get(s.state, "")),
-            f" · {s.device or 'device ?'}{compared}",
+            f" · {devices}{compared}",
         )
         self._show("#run-header", header)
         progress = self.query_one("#run-progress", ProgressBar)

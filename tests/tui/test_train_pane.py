@@ -240,3 +240,19 @@ async def test_rewritten_metrics_start_the_history_over(tmp_path):
         await wait_until(pilot, lambda: records_of(pane, run) == 6)
         run.metrics_path.write_text(json.dumps({"step": 0, "train_loss": 3.0}) + "\n")
         await wait_until(pilot, lambda: records_of(pane, run) == 1)
+
+
+async def test_a_distributed_run_shows_its_world_size_and_every_ranks_device(tmp_path):
+    run = make_run(tmp_path, "20261128-200000-charlm-llll", pid=os.getpid())
+    status = run.status()
+    status.device = "cuda"
+    status.extra.update(world_size=8, backend="nccl", rank_devices=[f"cuda:{rank}" for rank in range(8)])
+    run.write_status(status)
+    app = RnnTuiApp(runs_root=tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("f3")
+        table = app.query_one("#runs", DataTable)
+        await wait_until(pilot, lambda: table.row_count == 1)
+        assert str(table.get_cell_at((0, 3))) == "cuda×8"
+        await wait_until(pilot, lambda: "8 ranks: cuda:0, cuda:1" in text_of(app, "#run-header"))
+        assert "cuda:7" in text_of(app, "#run-header")
