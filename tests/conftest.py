@@ -27,4 +27,5 @@ def _private_dirs(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("RNN_TUI_RUNS", str(base / "runs"))
     monkeypatch.setenv("RNN_TUI_CACHE", str(base / "cache"))
     monkeypatch.setenv("XDG_CONFIG_HOME", str(base / "config"))
+    monkeypatch.setenv("XDG_DATA_HOME", str(base / "data"))  # the Generate pane's prompt history
     monkeypatch.setenv("RNN_TUI_GUTENBERG_URL", "http://127.0.0.1:9")  # nothing listens there

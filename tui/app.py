@@ -15,6 +15,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header, TabbedContent, TabPane
 
 from engine.runs import default_runs_root
+from tui.generate import ClassifyResult, GenerateBody, GeneratePane, ModelPicker, PromptInput, ReviewArea, SettingsForm
 from tui.help import HelpScreen
 from tui.quit import QuitScreen
 from tui.stepper import StepperPane
@@ -22,13 +23,16 @@ from tui.stepper_form import StepperForm
 from tui.train import TrainPane
 from tui.train_form import TrainForm
 
-PANES = {"stepper": "Stepper", "train": "Train"}
-PANE_KEYS = {"stepper": "F2", "train": "F3"}
+PANES = {"stepper": "Stepper", "train": "Train", "generate": "Generate"}
+PANE_KEYS = {"stepper": "F2", "train": "F3", "generate": "F4"}
 
 
 def binding_ids() -> set[str]:
     """Every binding id a keymap may remap."""
-    owners = (RnnTuiApp, StepperPane, StepperForm, TrainPane, TrainForm, HelpScreen, QuitScreen)
+    owners = (
+        RnnTuiApp, StepperPane, StepperForm, TrainPane, TrainForm, HelpScreen, QuitScreen,
+        GeneratePane, GenerateBody, PromptInput, ReviewArea, ClassifyResult, ModelPicker, SettingsForm,
+    )
     return {b.id for owner in owners for b in owner.BINDINGS if isinstance(b, Binding) and b.id}
 
 
@@ -36,12 +40,13 @@ class RnnTuiApp(App[None]):
     """A terminal lab for recurrent neural networks."""
 
     TITLE = "rnn-tui"
-    SUB_TITLE = "recurrent networks: step, train"
+    SUB_TITLE = "recurrent networks: step, train, generate"
     CSS_PATH = "rnn_tui.tcss"
 
     BINDINGS = [
-        Binding("f2", "show_pane('stepper')", "Stepper", id="app.stepper", tooltip="The Stepper pane", show=False),
-        Binding("f3", "show_pane('train')", "Train", id="app.train", tooltip="The Train pane", show=False),
+        Binding("f2", "show_pane('stepper')", "Stepper", id="app.stepper", tooltip="The Stepper pane", show=False, priority=True),
+        Binding("f3", "show_pane('train')", "Train", id="app.train", tooltip="The Train pane", show=False, priority=True),
+        Binding("f4", "show_pane('generate')", "Generate", id="app.generate", tooltip="The Generate pane", show=False, priority=True),
         Binding("question_mark,f1", "help", "help", id="app.help", tooltip="Keys and what each view shows"),
         Binding("q", "quit", "quit", id="app.quit", tooltip="Leave rnn-tui", show=False),
     ]
@@ -58,6 +63,8 @@ class RnnTuiApp(App[None]):
                 yield StepperPane(id="stepper-pane")
             with TabPane(f"{PANES['train']} [dim]{PANE_KEYS['train']}[/]", id="train"):
                 yield TrainPane(self.runs_root, id="train-pane")
+            with TabPane(f"{PANES['generate']} [dim]{PANE_KEYS['generate']}[/]", id="generate"):
+                yield GeneratePane(self.runs_root, id="generate-pane")
         yield Footer(show_command_palette=False)
 
     def on_mount(self) -> None:
@@ -66,14 +73,28 @@ class RnnTuiApp(App[None]):
             unknown = sorted(set(self.user_keymap) - binding_ids())
             if unknown:
                 self.notify(f"The keymap names unknown binding ids: {', '.join(unknown)}.", severity="warning", timeout=8)
-        self.query_one(StepperPane).focus()
+        self.screen.set_focus(self.query_one(StepperPane))  # now: keys typed during start-up go where the screen shows
 
     def action_show_pane(self, pane: str) -> None:
         self.query_one(TabbedContent).active = pane
+        self._focus_pane(pane)
 
     def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
-        target = self.query_one(StepperPane) if event.pane.id == "stepper" else self.query_one("#runs")
-        target.focus()
+        # A click on a tab: focus the pane. After F2-F4 the focus is already inside it, maybe moved on by later keys.
+        focused = self.focused
+        if event.pane.id != self.query_one(TabbedContent).active:
+            return  # a late message about a tab since left
+        if focused is None or event.pane not in focused.ancestors_with_self:
+            self._focus_pane(event.pane.id or "stepper")
+
+    def _focus_pane(self, pane: str) -> None:
+        """Focus the pane's main widget now (not later): keys typed right after F4 must reach the prompt."""
+        targets = {"stepper": StepperPane, "train": "#runs", "generate": "#gen-prompt"}
+        if pane == "generate" and self.query_one(GeneratePane).mode == "classify":
+            targets["generate"] = "#cls-text"
+        target = self.query_one(targets.get(pane, StepperPane))
+        if self.focused is not target:
+            self.screen.set_focus(target)
 
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):

@@ -38,6 +38,20 @@ pauses or resumes, **s** stops with a final checkpoint, **r** resumes a stopped 
 from its checkpoint, **v** marks a run to compare on one plot. Jobs run in their own
 processes: quitting asks whether to stop them or leave them training.
 
+## The Generate pane (F4)
+
+Type a prompt and press Enter: a character model (the latest best run by default; **m** picks
+another) warms its state up on the prompt and writes one character at a time, carrying its
+state, so the text streams in at the same speed however long it grows. **Esc** cancels. From
+the output, **t/T** lower or raise the temperature (0 is greedy; the book's `scale_factor` is
+1/T), **k/K** top-k, **p/P** top-p, **l/L** the length, all live; **e** types exact values
+(seed, stop string too), **g** generates again with the next seed, **w** saves the text in the
+run's `generations/` folder. The chart is the distribution of the next character after
+temperature and filtering; change the temperature and watch it sharpen or flatten. **d** shows
+two temperatures side by side (**y/Y** set the second), from the same prompt and seed.
+**c** switches to classifying: paste a review, press Enter, and a sentiment model gives
+P(positive), with each word coloured by how much leaving it out changes the logit.
+
 The command palette (ctrl+p) has the scenarios: the chapter's, LSTM, GRU, vanishing and
 exploding gradients. Keys can be remapped with `rnn-tui --keymap FILE` (a JSON object of
 binding ids to keys; the ids are listed below).
@@ -54,13 +68,14 @@ class HelpScreen(ModalScreen[None]):
             yield Markdown(self._keys_markdown() + "\n" + ABOUT)
 
     def _keys_markdown(self) -> str:
+        from tui.generate import ClassifyResult, GenerateBody, GeneratePane, PromptInput, ReviewArea
         from tui.stepper import StepperPane
         from tui.train import TrainPane
 
         lines = ["## Keys", "", "| key | action | binding id |", "| --- | --- | --- |"]
         seen: set[str] = set()
         keymap = getattr(self.app, "user_keymap", {})
-        for owner in (StepperPane, TrainPane, type(self.app)):
+        for owner in (StepperPane, TrainPane, GeneratePane, PromptInput, GenerateBody, ReviewArea, ClassifyResult, type(self.app)):
             for binding in owner.BINDINGS:
                 if not isinstance(binding, Binding) or binding.id in seen:
                     continue

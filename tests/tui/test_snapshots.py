@@ -48,3 +48,51 @@ def test_train_pane_80x24(snap_compare, tmp_path):
         await pilot.pause()
 
     assert snap_compare(RnnTuiApp(runs_root=tmp_path), terminal_size=(80, 24), run_before=run_before)
+
+
+def _generate_runs(tmp_path):
+    from tests.generation.generation_helpers import make_charlm_run, make_sentiment_run
+
+    make_charlm_run(tmp_path, name="charlm-snap", train_steps=30)
+    make_sentiment_run(tmp_path, name="sentiment-snap")
+    return tmp_path
+
+
+def test_generate_pane_80x24(snap_compare, tmp_path, monkeypatch):
+    from tests.tui.conftest import type_into, wait_until
+    from tui.generate import GeneratePane
+
+    # Speeds and latencies are measurements, different on every run: the status shows fixed figures here.
+    monkeypatch.setattr(GeneratePane, "_progress", lambda self: f"{self._produced:,}/{self.settings.length:,} · 2,500 chars/s · first 20 ms")
+
+    async def run_before(pilot) -> None:
+        await pilot.press("f4")
+        pane = pilot.app.query_one(GeneratePane)
+        await wait_until(pilot, lambda: pane.loaded["charlm"] is not None)
+        pane.change(length=300)
+        await type_into(pilot, "#gen-prompt", "the island")
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: not pane.generating and pane.stop_reason == "length")
+        await pilot.press("t", "t")
+        await pilot.pause()
+
+    assert snap_compare(RnnTuiApp(runs_root=_generate_runs(tmp_path)), terminal_size=(80, 24), run_before=run_before)
+
+
+def test_classify_mode_80x24(snap_compare, tmp_path):
+    from tests.tui.conftest import wait_until
+    from tui.generate import GeneratePane
+
+    async def run_before(pilot) -> None:
+        await pilot.press("f4")
+        pane = pilot.app.query_one(GeneratePane)
+        await wait_until(pilot, lambda: pane.loaded["charlm"] is not None)
+        await pilot.press("escape", "c")
+        assert pane.mode == "classify"
+        await wait_until(pilot, lambda: pane.loaded["sentiment"] is not None)
+        pilot.app.query_one("#cls-text").insert("The plot was dull, but the acting was great and the ending superb.")
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: "P(positive)" in str(pilot.app.query_one("#cls-output").render()))
+        await pilot.pause()
+
+    assert snap_compare(RnnTuiApp(runs_root=_generate_runs(tmp_path)), terminal_size=(80, 24), run_before=run_before)
