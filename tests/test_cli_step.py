@@ -182,12 +182,13 @@ def test_text_report_of_the_chapter(capsys):
         assert name in text, name
     # The chapter's t0 output, at step-table precision and at the book's full precision.
     assert "[-0.3520, 0.5253]" in text
-    # The book prints -0.3519801; torch 2.13 lands one float32 ulp away, at -0.35198015.
+    # The book prints -0.3519801; depending on the CPU's matrix kernels torch 2.13 lands there or one
+    # float32 ulp away (-0.35198015, 0.90466356 for the book's 0.9046636): printed as torch computed it.
     assert "[-0.351980" in text and ", 0.52525216]" in text
-    assert "[-0.8649416, 0.90466356]" in text
+    assert "[-0.8649416, 0.90466356]" in text or "[-0.8649416, 0.9046636]" in text
     assert "max |Δ| vs torch: 0" in text
     # The erratum, side by side, with its one-line explanation.
-    assert "[-0.21046415, 0.5678879" in text
+    assert "[-0.21046415, 0.567887" in text  # 0.5678879 or one ulp below, as above
     assert ERRATUM_EXPLANATION in text
     # Gradients through time.
     assert "‖∂L/∂h_t‖" in text
