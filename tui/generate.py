@@ -472,6 +472,7 @@ class GeneratePane(Widget):
         self._loading: dict[str, str] = {}  # job -> run path being loaded
         self._pending_prompt: str | None = None  # typed before the model finished loading
         self._review = ""
+        self._started_up = False  # the model process starts when the pane is first shown
 
     def compose(self) -> ComposeResult:
         yield Static(id="gen-model")
@@ -499,7 +500,12 @@ class GeneratePane(Widget):
         )
         self._status("")
         self.query_one("#cls-output", Static).update(Text("The probability that the review is positive shows here.", style="dim"))
-        self.load_default("charlm")
+
+    def on_show(self) -> None:
+        """Load the model when the pane is first shown: a user who never opens it never pays for the model process."""
+        if not self._started_up:
+            self._started_up = True
+            self._refresh_model_line()
 
     def on_unmount(self) -> None:
         self.worker.close()

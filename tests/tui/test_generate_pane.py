@@ -214,8 +214,7 @@ async def test_no_models_yet_says_what_to_do(tmp_path):
     app = RnnTuiApp(runs_root=tmp_path)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("f4")
-        await pilot.pause()
-        assert "No character model yet" in plain(app, "#gen-model")
+        await wait_until(pilot, lambda: "No character model yet" in plain(app, "#gen-model"))
         await type_into(pilot, "#gen-prompt", "the")
         await pilot.press("enter")
         assert "No character model is loaded" in plain(app, "#gen-status")
