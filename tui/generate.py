@@ -378,7 +378,12 @@ class ModelProcess:
 
     def send(self, message: dict[str, Any]) -> None:
         if self.process is None or self.process.poll() is not None:
-            self._start()
+            try:
+                self._start()
+            except OSError as error:  # no interpreter to start, no processes left, ...
+                self.process = None
+                self.on_reply({"op": "exit", "code": None, "error": f"the model process could not start ({error.strerror or error})"})
+                return
         assert self.process is not None and self.process.stdin is not None
         try:
             self.process.stdin.write(json.dumps(message) + "\n")
@@ -570,7 +575,8 @@ class GeneratePane(Widget):
         self.loaded = {"charlm": None, "sentiment": None}
         self._loading.clear()
         self._pending_prompt = None
-        text = f"The model process ended unexpectedly (exit status {data.get('code')}); its log is {self.worker.log_path}. Press m to load a model again."
+        why = data.get("error") or f"the model process ended unexpectedly (exit status {data.get('code')})"
+        text = f"{why[0].upper()}{why[1:]}; its log is {self.worker.log_path}. Press m to load a model again."
         self._show_model(Text.assemble(("✗ ", "bold red"), text))
         if self.generating:
             self._finish(Text.assemble(("✗ ", "bold red"), "Generation stopped: the model process ended."))

@@ -267,3 +267,21 @@ def test_stream_view_wraps_incrementally_like_all_at_once():
         assert all(len(line) <= width for line in whole._lines)
         for line, start in zip(whole._lines, whole._starts):
             assert text[start : start + len(line)] == line  # each line points at its place in the text
+
+
+async def test_a_model_process_that_cannot_start_or_dies_is_reported(runs, monkeypatch):
+    import subprocess
+
+    app = RnnTuiApp(runs_root=runs)
+    async with app.run_test(size=SIZE) as pilot:
+        p = await open_pane(pilot)
+        p.worker.process.kill()  # the model process dies under the pane
+        await wait_until(pilot, lambda: "ended unexpectedly" in plain(app, "#gen-model"))
+        assert p.loaded["charlm"] is None
+
+        def refuse(*args, **kwargs):
+            raise OSError(24, "Too many open files")
+
+        monkeypatch.setattr(subprocess, "Popen", refuse)
+        await pilot.press("escape", "m", "enter")  # pick the model again: no process can start now
+        await wait_until(pilot, lambda: "could not start (Too many open files)" in plain(app, "#gen-model"))
