@@ -20,6 +20,7 @@ from tui.help import HelpScreen
 from tui.quit import QuitScreen
 from tui.stepper import StepperPane
 from tui.stepper_form import StepperForm
+from tui.stream_view import StreamView
 from tui.train import TrainPane
 from tui.train_form import TrainForm
 
@@ -31,7 +32,7 @@ def binding_ids() -> set[str]:
     """Every binding id a keymap may remap."""
     owners = (
         RnnTuiApp, StepperPane, StepperForm, TrainPane, TrainForm, HelpScreen, QuitScreen,
-        GeneratePane, GenerateBody, PromptInput, ReviewArea, ClassifyResult, ModelPicker, SettingsForm,
+        GeneratePane, GenerateBody, PromptInput, ReviewArea, ClassifyResult, ModelPicker, SettingsForm, StreamView,
     )
     return {b.id for owner in owners for b in owner.BINDINGS if isinstance(b, Binding) and b.id}
 
