@@ -272,7 +272,9 @@ class TrainPane(Widget):
         )
         self._show("#run-header", header)
         progress = self.query_one("#run-progress", ProgressBar)
-        if (progress.total, progress.progress) != (s.total or None, s.step):
+        # Not before the bar has its width: it rounds the fraction to the half cells of its width then.
+        laid_out = progress.query_one("#bar").size.width > 0
+        if laid_out and (progress.total, progress.progress) != (s.total or None, s.step):
             progress.update(total=s.total or None, progress=s.step)
         eta = fmt_duration(s.eta_s)
         self._show(
