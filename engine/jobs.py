@@ -26,6 +26,15 @@ DEFAULT_NICE = 10
 _THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 
 
+def child_env(threads: str) -> dict[str, str]:
+    """The environment of a process that runs this package's modules (`python -m engine.…`): this
+    checkout importable, torch's threads capped at `threads`, output unbuffered."""
+    env = {**os.environ, **{name: threads for name in _THREAD_VARIABLES}, "PYTHONUNBUFFERED": "1"}
+    package_root = str(Path(engine.__file__).resolve().parents[1])
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")]))
+    return env
+
+
 def create_run(root: str | Path, config: TrainConfig, name: str | None = None) -> RunDir:
     """A new queued run directory under `root` holding `config` (RunError when `root` cannot be used)."""
     settings = config.to_dict()
@@ -71,9 +80,7 @@ def start_job(run: RunDir, *, resume: bool = False, nice: int = DEFAULT_NICE, co
     else:
         atomic_write_json(run.config_path, config.to_dict())
     threads = str(config.threads_per_process)
-    env = {**os.environ, **{name: threads for name in _THREAD_VARIABLES}, "PYTHONUNBUFFERED": "1"}
-    package_root = str(Path(engine.__file__).resolve().parents[1])
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")]))
+    env = child_env(threads)
     command = [sys.executable, "-m", "engine.worker", str(run.path.resolve()), "--nice", str(nice)]
     # Only the job writes status.json from here on: it marks itself running with its pid first thing.
     try:

