@@ -175,7 +175,9 @@ class CharWindows:
         self.seed = seed
         self.num_windows = len(self.ids) - seq_length
         if seq_length < 1 or batch_size < 1:
-            raise CorpusError(f"The window length and batch size must be at least 1, not {seq_length} and {batch_size}.")
+            raise CorpusError(
+                f"The window length and batch size must be at least 1, not {seq_length} and {batch_size}."
+            )
         if self.num_windows < 1:
             raise CorpusError(
                 f"The text has {len(self.ids):,} characters, fewer than one training window of {seq_length + 1}; "
@@ -251,7 +253,9 @@ class TextSplit:
     valid_start: int  # where `valid` starts in the original ids
 
 
-def split_text(ids: np.ndarray, valid_fraction: float = 0.1, *, seed: int | None = None, window: int = BOOK_WINDOW) -> TextSplit:
+def split_text(
+    ids: np.ndarray, valid_fraction: float = 0.1, *, seed: int | None = None, window: int = BOOK_WINDOW
+) -> TextSplit:
     """Hold out one contiguous span of the text for validation (no window overlaps both parts).
 
     `seed=None` holds out the last `valid_fraction`, as char-rnn does; a seed places the span at a

@@ -1,31 +1,14 @@
-"""The per-user cache directory and checksummed, atomic file writes."""
+"""Checksummed, atomic file writes, and the cache folder (found by corpora.userdirs) they usually go to."""
 
 from __future__ import annotations
 
 import hashlib
 import os
-import sys
 import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
-CACHE_ENV = "RNN_TUI_CACHE"
 _CHUNK = 1 << 20
-
-
-def cache_dir() -> Path:
-    """`$RNN_TUI_CACHE`, else `$XDG_CACHE_HOME/rnn-tui`, else the platform's user cache folder."""
-    override = os.environ.get(CACHE_ENV)
-    if override:
-        return Path(override).expanduser()
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    if xdg:
-        return Path(xdg).expanduser() / "rnn-tui"
-    if sys.platform == "win32" and os.environ.get("LOCALAPPDATA"):
-        return Path(os.environ["LOCALAPPDATA"]) / "rnn-tui" / "Cache"
-    if sys.platform == "darwin":
-        return Path.home() / "Library" / "Caches" / "rnn-tui"
-    return Path.home() / ".cache" / "rnn-tui"
 
 
 def sha256_file(path: Path) -> str:

@@ -11,8 +11,9 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from corpora.cache import cache_dir, store_verified, verified
+from corpora.cache import store_verified, verified
 from corpora.errors import CorpusError, SourceUnavailable
+from corpora.userdirs import cache_dir
 
 DEFAULT_BOOK_ID = 1268
 BASE_URL_ENV = "RNN_TUI_GUTENBERG_URL"
@@ -27,7 +28,9 @@ ProgressCallback = Callable[[int, int | None], None]
 _HEADER_ID = re.compile(r"\[E-?(?:Book|Text) #(\d+)\]", re.IGNORECASE)
 _HEADER_TITLE = re.compile(r"^Title:[ \t]*(\S[^\n]*?)[ \t]*$", re.MULTILINE)
 _HEADER_SPAN = 10_000
-_START = re.compile(r"^\*\*\*\s*START OF (?:THE|THIS) PROJECT GUTENBERG E-?(?:BOOK|TEXT)[^\n]*\n", re.IGNORECASE | re.MULTILINE)
+_START = re.compile(
+    r"^\*\*\*\s*START OF (?:THE|THIS) PROJECT GUTENBERG E-?(?:BOOK|TEXT)[^\n]*\n", re.IGNORECASE | re.MULTILINE
+)
 _END = re.compile(
     r"^(?:\*\*\*\s*END OF (?:THE|THIS) PROJECT GUTENBERG E-?(?:BOOK|TEXT)|End of (?:the )?Project Gutenberg)",
     re.IGNORECASE | re.MULTILINE,
@@ -52,7 +55,9 @@ class BookFile:
 def parse_book_id(value: str) -> int:
     """The numeric id from `gutenberg:ID` (ID already split off); CorpusError for anything else."""
     if not value.strip().isdigit() or int(value) <= 0:
-        raise CorpusError(f"'{value}' is not a Project Gutenberg book id; use a number, as in gutenberg:{DEFAULT_BOOK_ID}.")
+        raise CorpusError(
+            f"'{value}' is not a Project Gutenberg book id; use a number, as in gutenberg:{DEFAULT_BOOK_ID}."
+        )
     return int(value)
 
 
@@ -87,7 +92,9 @@ def fetch_book(
     for pattern in URL_PATTERNS:
         url = f"{base}/{pattern.format(id=book_id)}"
         try:
-            response = urllib.request.urlopen(urllib.request.Request(url, headers={"User-Agent": "rnn-tui"}), timeout=timeout)
+            response = urllib.request.urlopen(
+                urllib.request.Request(url, headers={"User-Agent": "rnn-tui"}), timeout=timeout
+            )
         except urllib.error.HTTPError as error:
             if error.code == 404:
                 continue
@@ -101,7 +108,9 @@ def fetch_book(
             try:
                 sha = store_verified(path, _body(response, on_progress))
             except (OSError, http.client.HTTPException) as error:
-                raise SourceUnavailable(_unavailable(book_id, f"the download from {url} broke off ({_reason(error)})")) from None
+                raise SourceUnavailable(
+                    _unavailable(book_id, f"the download from {url} broke off ({_reason(error)})")
+                ) from None
         return BookFile(book_id, path, sha, url)
     raise CorpusError(
         f"Project Gutenberg has no plain-text book with id {book_id} at {base}; "

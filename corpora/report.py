@@ -86,14 +86,21 @@ def describe_reviews(source: str) -> dict:
         "tokenizer": "book",
         "train_tokens": int(lengths.sum()),
         "length_percentiles": {
-            **{f"p{p}": int(v) for p, v in zip(PERCENTILES, np.percentile(lengths, PERCENTILES, method="nearest"), strict=True)},
+            **{
+                f"p{p}": int(v)
+                for p, v in zip(PERCENTILES, np.percentile(lengths, PERCENTILES, method="nearest"), strict=True)
+            },
             "max": int(lengths.max()),
             "mean": round(float(lengths.mean()), 1),
         },
         "padding": {
             "batch_size": REVIEW_BATCH_SIZE,
-            "shuffled": round(padding_fraction(lengths, batch_order(lengths, REVIEW_BATCH_SIZE, shuffle=True, bucket=False)), 4),
-            "bucketed": round(padding_fraction(lengths, batch_order(lengths, REVIEW_BATCH_SIZE, shuffle=True, bucket=True)), 4),
+            "shuffled": round(
+                padding_fraction(lengths, batch_order(lengths, REVIEW_BATCH_SIZE, shuffle=True, bucket=False)), 4
+            ),
+            "bucketed": round(
+                padding_fraction(lengths, batch_order(lengths, REVIEW_BATCH_SIZE, shuffle=True, bucket=True)), 4
+            ),
         },
         "sample": {"label": LABEL_NAMES[first["label"]], "text": first["text"][:SAMPLE_CHARACTERS]},
     }
@@ -109,7 +116,9 @@ def _render_text_source(info: dict) -> list[str]:
     where = {
         "file": "",
         "python-docs": f", read from {info['path']}",
-        "gutenberg": f", cached at {info['path']}" if info["cached"] else f", downloaded from {info['url']} into {info['path']}",
+        "gutenberg": f", cached at {info['path']}"
+        if info["cached"]
+        else f", downloaded from {info['url']} into {info['path']}",
     }[info["origin"]]
     cut = {
         "book": "the book's own cut (THE MYSTERIOUS ISLAND … End of the Project Gutenberg)",
@@ -119,7 +128,9 @@ def _render_text_source(info: dict) -> list[str]:
     lines = [info["title"]]
     if info["fallback_for"]:
         lines.append(f"  FALLBACK    shown because {info['fallback_for']} is unavailable: {info['notice']}")
-    top = "  ".join(f"{_show_char(char)} {count / info['characters']:.1%}" for char, count in info["top_characters"][:8])
+    top = "  ".join(
+        f"{_show_char(char)} {count / info['characters']:.1%}" for char, count in info["top_characters"][:8]
+    )
     lines += [
         f"  source      {info['path'] if info['origin'] == 'file' else info['source']}{where}",
         f"  kind        text, {info['bytes']:,} bytes; cut: {cut}",
@@ -136,7 +147,9 @@ def _render_text_source(info: dict) -> list[str]:
 def _render_reviews(info: dict) -> list[str]:
     size = f", {info['bytes']:,} bytes" if info["bytes"] else ""
     splits = ", ".join(f"{name} {count:,}" for name, count in info["splits"].items())
-    balance = "; ".join(f"{name} {counts['neg']:,} neg / {counts['pos']:,} pos" for name, counts in info["label_balance"].items())
+    balance = "; ".join(
+        f"{name} {counts['neg']:,} neg / {counts['pos']:,} pos" for name, counts in info["label_balance"].items()
+    )
     pct = info["length_percentiles"]
     padding = info["padding"]
     return [

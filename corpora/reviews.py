@@ -22,8 +22,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from corpora.cache import cache_dir
 from corpora.errors import CorpusError, SourceUnavailable
+from corpora.userdirs import cache_dir
 
 if TYPE_CHECKING:  # datasets is imported inside the functions that need it, to keep `import corpora.reviews` light
     import datasets
@@ -161,7 +161,9 @@ def _split(n: int, valid_size: float | int, seed: int, spec: str) -> tuple[np.nd
     else:
         n_valid = valid_size
     if not 0 <= n_valid < n:
-        raise CorpusError(f"{spec} has {n:,} training reviews, too few to hold out {n_valid:,} for validation; ask for fewer.")
+        raise CorpusError(
+            f"{spec} has {n:,} training reviews, too few to hold out {n_valid:,} for validation; ask for fewer."
+        )
     order = np.random.default_rng(seed).permutation(n)
     return order[: n - n_valid], order[n - n_valid :]
 
@@ -262,9 +264,11 @@ def _load_files(files: dict[str, list[Path]], spec: str) -> tuple[dict, ReviewSo
         name = str(paths[0]) if len(paths) == 1 else f"{paths[0].parent}/{split}-*"
         # Dataset.from_* rather than load_dataset: the same cached Arrow conversion, without
         # load_dataset's download-count request to the Hub for every local file.
-        reader = {"parquet": datasets.Dataset.from_parquet, "csv": datasets.Dataset.from_csv, "json": datasets.Dataset.from_json}[
-            fmt
-        ]
+        reader = {
+            "parquet": datasets.Dataset.from_parquet,
+            "csv": datasets.Dataset.from_csv,
+            "json": datasets.Dataset.from_json,
+        }[fmt]
         try:
             table = reader([str(p) for p in paths], split=split, cache_dir=str(datasets_cache()))
         except (datasets.exceptions.DatasetGenerationError, ValueError, OSError, UnicodeDecodeError) as error:
@@ -272,7 +276,9 @@ def _load_files(files: dict[str, list[Path]], spec: str) -> tuple[dict, ReviewSo
             raise CorpusError(f"{name} cannot be read as {fmt} ({reason}); check the file's format.") from None
         tables[split], columns = _normalise(table, name)
     source_name = str(next(iter(files.values()))[0].parent if len(files) > 1 else files["train"][0])
-    return tables, ReviewSource(spec, "files", source_name, {s: [str(p) for p in ps] for s, ps in files.items()}, columns)
+    return tables, ReviewSource(
+        spec, "files", source_name, {s: [str(p) for p in ps] for s, ps in files.items()}, columns
+    )
 
 
 def _check_file(path: Path) -> None:
@@ -290,7 +296,9 @@ def _check_file(path: Path) -> None:
             handle.seek(max(size - 4, 0))
             tail = handle.read(4)
         if head[:4] != b"PAR1" or tail != b"PAR1":
-            raise CorpusError(f"{path} is not a parquet file (no PAR1 magic at both ends); check its format or extension.")
+            raise CorpusError(
+                f"{path} is not a parquet file (no PAR1 magic at both ends); check its format or extension."
+            )
         return
     if b"\x00" in head:
         raise CorpusError(f"{path} looks like a binary file (it holds NUL bytes); pass UTF-8 CSV or JSON lines.")
@@ -345,17 +353,21 @@ def _normalise(table: datasets.Dataset, name: str) -> tuple[datasets.Dataset, di
     if not (pa.types.is_string(texts.type) or pa.types.is_large_string(texts.type)):
         raise CorpusError(f"{name} column '{text_col}' holds {texts.type}, not text; point it at the review text.")
     if texts.null_count:
-        raise CorpusError(f"{name} has {texts.null_count:,} rows with no text in '{text_col}'; drop or fill them first.")
+        raise CorpusError(
+            f"{name} has {texts.null_count:,} rows with no text in '{text_col}'; drop or fill them first."
+        )
     labels = table.data.column(label_col)
     if labels.null_count:
-        raise CorpusError(f"{name} has {labels.null_count:,} rows with no label in '{label_col}'; drop or fill them first.")
+        raise CorpusError(
+            f"{name} has {labels.null_count:,} rows with no label in '{label_col}'; drop or fill them first."
+        )
     values = pc.unique(labels).to_pylist()
     if pa.types.is_string(labels.type) or pa.types.is_large_string(labels.type):
         codes = {value: _LABEL_WORDS.get(value.strip().lower()) for value in values}
     elif pa.types.is_integer(labels.type) or pa.types.is_boolean(labels.type):
         codes = {value: int(value) if int(value) in (0, 1) else None for value in values}
     else:
-        codes = {value: None for value in values}
+        codes = dict.fromkeys(values)
     if None in codes.values():
         shown = ", ".join(repr(v) for v in sorted(values, key=str)[:6]) + (", …" if len(values) > 6 else "")
         raise CorpusError(
@@ -394,8 +406,12 @@ def _load_aclimdb(root: Path, spec: str) -> tuple[dict, ReviewSource]:
             continue
         files = _aclimdb_files(root / split)
         if not files:
-            raise CorpusError(f"{root / split} has no <id>_<rating>.txt reviews in pos/ and neg/; unpack aclImdb again.")
-        signature = hashlib.sha256(repr((_ACLIMDB_VERSION, str(root / split), _stat_signature(files))).encode()).hexdigest()
+            raise CorpusError(
+                f"{root / split} has no <id>_<rating>.txt reviews in pos/ and neg/; unpack aclImdb again."
+            )
+        signature = hashlib.sha256(
+            repr((_ACLIMDB_VERSION, str(root / split), _stat_signature(files))).encode()
+        ).hexdigest()
         try:
             tables[split] = datasets.Dataset.from_generator(
                 _aclimdb_rows,
@@ -408,7 +424,9 @@ def _load_aclimdb(root: Path, spec: str) -> tuple[dict, ReviewSource]:
             cause = error.__cause__
             if isinstance(cause, CorpusError):
                 raise CorpusError(str(cause)) from None
-            raise CorpusError(f"{root / split} cannot be read ({_first_line(cause or error)}); unpack aclImdb again.") from None
+            raise CorpusError(
+                f"{root / split} cannot be read ({_first_line(cause or error)}); unpack aclImdb again."
+            ) from None
     return tables, ReviewSource(
         spec, "aclImdb", str(root), {s: [str(root / s)] for s in tables}, {"text": "<file>", "label": "pos|neg"}
     )

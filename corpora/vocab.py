@@ -34,7 +34,9 @@ class WordVocab:
         self.max_size = max_size
 
     @classmethod
-    def from_counts(cls, counts: Iterable[tuple[str, int]], *, min_count: int = 1, max_size: int | None = None) -> WordVocab:
+    def from_counts(
+        cls, counts: Iterable[tuple[str, int]], *, min_count: int = 1, max_size: int | None = None
+    ) -> WordVocab:
         """Order (token, count) pairs by count, ties kept in the given (first-seen) order, as the book does.
 
         Tokens seen fewer than `min_count` times are dropped; `max_size` caps the whole
@@ -51,7 +53,9 @@ class WordVocab:
         return cls([token for token, _ in kept], min_count=min_count, max_size=max_size)
 
     @classmethod
-    def build(cls, token_lists: Iterable[Sequence[str]], *, min_count: int = 1, max_size: int | None = None) -> WordVocab:
+    def build(
+        cls, token_lists: Iterable[Sequence[str]], *, min_count: int = 1, max_size: int | None = None
+    ) -> WordVocab:
         """Count tokens with a plain Counter (the book's loop) and order them with `from_counts`."""
         counts: Counter[str] = Counter()
         for tokens in token_lists:
@@ -146,7 +150,9 @@ class CharVocab:
             raise CorpusError(f"{path} is not a character vocabulary (chars must be single characters); rebuild it.")
         vocab = cls(chars)
         if list(vocab.chars) != chars:
-            raise CorpusError(f"{path} lists its characters out of order or twice, so its ids are unreliable; rebuild it.")
+            raise CorpusError(
+                f"{path} lists its characters out of order or twice, so its ids are unreliable; rebuild it."
+            )
         return vocab
 
 

@@ -1,118 +1,64 @@
-"""One time step of torch's RNN, LSTM and GRU cells, written out term by term.
+"""The one registry of recurrent cells: names, gates and the torch pieces that compute them (torch-free).
 
-Each function takes the layer's own parameters for one layer and direction, the input
-projection x_t·W_xhᵀ + b_xh for this step (`input_projection` computes it for the whole
-sequence at once, as torch does), and the previous state. It returns the new state plus
-every named intermediate, in the order the chapter explains them. The arithmetic follows
-ATen's native CPU cells operation for operation, so a float32 recomputation is bit-for-bit
-torch's native kernel. The functions are differentiable: the gradient view reuses them
-under autograd.
+Every list of cells in rnn-tui reads this module: the Stepper's form and math, the training
+config and form, the chapter's models and the sampler's per-character step. An unknown name is
+an error everywhere (`cell()` raises `UnknownCell`), never a silent fallback to some other cell.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-import torch
-import torch.nn.functional as F
-from torch import Tensor
+
+class UnknownCell(ValueError):
+    """A cell name that is not rnn, lstm or gru; the message is one sentence."""
 
 
 @dataclass(frozen=True)
-class LayerParams:
-    """The parameters of one layer and direction, named as the chapter names them."""
+class Cell:
+    """One kind of recurrent cell, as the chapter and torch name its parts."""
 
-    W_xh: Tensor  # (gates*H, input)
-    W_hh: Tensor  # (gates*H, H_out)
-    b_xh: Tensor  # (gates*H,)
-    b_hh: Tensor  # (gates*H,)
-    W_hr: Tensor | None = None  # LSTM projection (proj_size, H), when proj_size > 0
-
-
-def layer_params(module: torch.nn.RNNBase, layer: int, direction: int) -> LayerParams:
-    """Read layer `layer`, direction `direction` (0 forward, 1 reverse) out of a torch module."""
-    suffix = f"_l{layer}" + ("_reverse" if direction else "")
-    W_xh = getattr(module, "weight_ih" + suffix)
-    W_hh = getattr(module, "weight_hh" + suffix)
-    if module.bias:
-        b_xh = getattr(module, "bias_ih" + suffix)
-        b_hh = getattr(module, "bias_hh" + suffix)
-    else:
-        b_xh = torch.zeros(W_xh.shape[0], dtype=W_xh.dtype, device=W_xh.device)
-        b_hh = torch.zeros(W_hh.shape[0], dtype=W_hh.dtype, device=W_hh.device)
-    W_hr = getattr(module, "weight_hr" + suffix, None) if getattr(module, "proj_size", 0) else None
-    return LayerParams(W_xh=W_xh, W_hh=W_hh, b_xh=b_xh, b_hh=b_hh, W_hr=W_hr)
+    name: str  # "rnn" | "lstm" | "gru": what users type
+    label: str  # "RNN" | "LSTM" | "GRU": how tables and titles show it
+    module: str  # the torch.nn class that runs a whole sequence
+    gates: tuple[str, ...]  # blocks of the stacked weight matrices, top to bottom, as torch stores them
+    ops: dict[str, str]  # torch RNNBase.mode -> the ATen op that computes one step of it
+    cell_state: bool = False  # carries c_t beside h_t (LSTM)
 
 
-def input_projection(p: LayerParams, inputs: Tensor) -> Tensor:
-    """x_t·W_xhᵀ + b_xh for every step of time-major `inputs` (T, B, I) in one matrix product."""
-    return F.linear(inputs, p.W_xh, p.b_xh)
+CELLS: dict[str, Cell] = {
+    "rnn": Cell("rnn", "RNN", "RNN", ("h",), {"RNN_TANH": "rnn_tanh_cell", "RNN_RELU": "rnn_relu_cell"}),
+    "lstm": Cell("lstm", "LSTM", "LSTM", ("i", "f", "g", "o"), {"LSTM": "lstm_cell"}, cell_state=True),
+    "gru": Cell("gru", "GRU", "GRU", ("r", "z", "n"), {"GRU": "gru_cell"}),
+}
+CELL_NAMES: tuple[str, ...] = tuple(CELLS)
+
+#: Gate blocks per cell name (the Stepper's tables and reports).
+GATES: dict[str, tuple[str, ...]] = {name: spec.gates for name, spec in CELLS.items()}
+
+GATE_NAMES = {
+    "h": "hidden",
+    "i": "input gate",
+    "f": "forget gate",
+    "g": "cell candidate",
+    "o": "output gate",
+    "r": "reset gate",
+    "z": "update gate",
+    "n": "new gate",
+}
 
 
-def rnn_step(p: LayerParams, x_part: Tensor, h_prev: Tensor, nonlinearity: str = "tanh") -> tuple[Tensor, dict[str, Tensor]]:
-    """h_t = act(x_t·W_xhᵀ + b_xh + h_{t-1}·W_hhᵀ + b_hh)."""
-    h_part = F.linear(h_prev, p.W_hh, p.b_hh)
-    pre = h_part + x_part
-    h_t = torch.tanh(pre) if nonlinearity == "tanh" else torch.relu(pre)
-    act = "tanh" if nonlinearity == "tanh" else "relu"
-    terms = {
-        "x_t·W_xhᵀ + b_xh": x_part,
-        "h_{t-1}·W_hhᵀ + b_hh": h_part,
-        "z_t (pre-activation)": pre,
-        f"h_t = {act}(z_t)": h_t,
-    }
-    return h_t, terms
+def cell(name: str) -> Cell:
+    """The cell called `name`; `UnknownCell` with one sentence for anything else."""
+    found = CELLS.get(name)
+    if found is None:
+        raise UnknownCell(f"Unknown cell {name!r}; choose one of {', '.join(CELL_NAMES)}.")
+    return found
 
 
-def lstm_step(p: LayerParams, x_part: Tensor, h_prev: Tensor, c_prev: Tensor) -> tuple[Tensor, Tensor, dict[str, Tensor]]:
-    """The LSTM cell: gates i, f, g, o, then c_t = f⊙c_{t-1} + i⊙g and h_t = o⊙tanh(c_t)."""
-    x_parts = x_part.chunk(4, dim=-1)
-    h_parts = F.linear(h_prev, p.W_hh, p.b_hh).chunk(4, dim=-1)
-    pre = [h + x for h, x in zip(h_parts, x_parts)]
-    i_t = torch.sigmoid(pre[0])
-    f_t = torch.sigmoid(pre[1])
-    g_t = torch.tanh(pre[2])
-    o_t = torch.sigmoid(pre[3])
-    c_t = f_t * c_prev + i_t * g_t
-    h_t = o_t * torch.tanh(c_t)
-    terms: dict[str, Tensor] = {}
-    for name, x_gate, h_gate in zip("ifgo", x_parts, h_parts):
-        terms[f"x_t·W_x{name}ᵀ + b_x{name}"] = x_gate
-        terms[f"h_{{t-1}}·W_h{name}ᵀ + b_h{name}"] = h_gate
-    terms["i_t = σ(·)"] = i_t
-    terms["f_t = σ(·)"] = f_t
-    terms["g_t = tanh(·)"] = g_t
-    terms["o_t = σ(·)"] = o_t
-    terms["c_t = f⊙c_{t-1} + i⊙g"] = c_t
-    if p.W_hr is not None:
-        terms["o⊙tanh(c_t)"] = h_t
-        h_t = F.linear(h_t, p.W_hr)
-        terms["h_t = W_hr·(o⊙tanh(c_t))"] = h_t
-    else:
-        terms["h_t = o⊙tanh(c_t)"] = h_t
-    return h_t, c_t, terms
-
-
-def gru_step(p: LayerParams, x_part: Tensor, h_prev: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
-    """The GRU cell: r, z, then n = tanh(x-part + r⊙h-part) and h_t = (1-z)⊙n + z⊙h_{t-1}."""
-    x_r, x_z, x_n = x_part.chunk(3, dim=-1)
-    h_r, h_z, h_n = F.linear(h_prev, p.W_hh, p.b_hh).chunk(3, dim=-1)
-    r_t = torch.sigmoid(h_r + x_r)
-    z_t = torch.sigmoid(h_z + x_z)
-    gated = h_n * r_t
-    n_t = torch.tanh(x_n + gated)
-    h_t = (h_prev - n_t) * z_t + n_t
-    terms = {
-        "x_t·W_xrᵀ + b_xr": x_r,
-        "h_{t-1}·W_hrᵀ + b_hr": h_r,
-        "x_t·W_xzᵀ + b_xz": x_z,
-        "h_{t-1}·W_hzᵀ + b_hz": h_z,
-        "x_t·W_xnᵀ + b_xn": x_n,
-        "h_{t-1}·W_hnᵀ + b_hn": h_n,
-        "r_t = σ(·)": r_t,
-        "z_t = σ(·)": z_t,
-        "r⊙(h_{t-1}·W_hnᵀ + b_hn)": gated,
-        "n_t = tanh(·)": n_t,
-        "h_t = (1-z)⊙n + z⊙h_{t-1}": h_t,
-    }
-    return h_t, terms
+def cell_of_mode(mode: str) -> Cell:
+    """The cell behind a torch RNNBase `mode` ("LSTM", "GRU", "RNN_TANH", "RNN_RELU")."""
+    for spec in CELLS.values():
+        if mode in spec.ops:
+            return spec
+    raise UnknownCell(f"Unknown recurrent mode {mode!r}; rnn-tui knows {', '.join(CELL_NAMES)}.")

@@ -47,7 +47,9 @@ def test_engine_and_corpora_never_import_the_tui():
         """
     )
     # The walk really reached the engine's modules (torch and all).
-    assert {"engine.cells", "engine.trace", "engine.bptt", "engine.stepper"} <= set(result["imported"])
+    assert {"engine.stepper.steps", "engine.stepper.trace", "engine.stepper.bptt", "engine.stepper.run"} <= set(
+        result["imported"]
+    )
     assert "corpora" in result["imported"]
     assert result["loaded"]["torch"]
     assert not result["loaded"]["textual"]
@@ -70,8 +72,8 @@ def test_the_step_report_needs_neither_textual_nor_torch_to_import():
     result = run_python(
         """
         import engine
-        import tui.step_report
-        imported = ["engine", "tui.step_report"]
+        import tui.stepper.report
+        imported = ["engine", "tui.stepper.report"]
         """
     )
     assert not result["loaded"]["textual"]

@@ -6,35 +6,26 @@ in workers.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import Footer, Header, TabbedContent, TabPane
 
-from engine.runs import default_runs_root
-from tui.generate import ClassifyResult, GenerateBody, GeneratePane, ModelPicker, PromptInput, ReviewArea, SettingsForm
+from engine.training.runs import default_runs_root
+from tui.bindings import binding_ids, owned_bindings
+from tui.generate.pane import (
+    GeneratePane,
+)
 from tui.help import HelpScreen
 from tui.quit import QuitScreen
-from tui.stepper import StepperPane
-from tui.stepper_form import StepperForm
-from tui.stream_view import StreamView
-from tui.train import TrainPane
-from tui.train_form import TrainForm
+from tui.stepper.pane import StepperPane
+from tui.train.pane import TrainPane
 
 PANES = {"stepper": "Stepper", "train": "Train", "generate": "Generate"}
 PANE_KEYS = {"stepper": "F2", "train": "F3", "generate": "F4"}
-
-
-def binding_ids() -> set[str]:
-    """Every binding id a keymap may remap."""
-    owners = (
-        RnnTuiApp, StepperPane, StepperForm, TrainPane, TrainForm, HelpScreen, QuitScreen,
-        GeneratePane, GenerateBody, PromptInput, ReviewArea, ClassifyResult, ModelPicker, SettingsForm, StreamView,
-    )
-    return {b.id for owner in owners for b in owner.BINDINGS if isinstance(b, Binding) and b.id}
 
 
 class RnnTuiApp(App[None]):
@@ -45,9 +36,27 @@ class RnnTuiApp(App[None]):
     CSS_PATH = "rnn_tui.tcss"
 
     BINDINGS = [
-        Binding("f2", "show_pane('stepper')", "Stepper", id="app.stepper", tooltip="The Stepper pane", show=False, priority=True),
-        Binding("f3", "show_pane('train')", "Train", id="app.train", tooltip="The Train pane", show=False, priority=True),
-        Binding("f4", "show_pane('generate')", "Generate", id="app.generate", tooltip="The Generate pane", show=False, priority=True),
+        Binding(
+            "f2",
+            "show_pane('stepper')",
+            "Stepper",
+            id="app.stepper",
+            tooltip="The Stepper pane",
+            show=False,
+            priority=True,
+        ),
+        Binding(
+            "f3", "show_pane('train')", "Train", id="app.train", tooltip="The Train pane", show=False, priority=True
+        ),
+        Binding(
+            "f4",
+            "show_pane('generate')",
+            "Generate",
+            id="app.generate",
+            tooltip="The Generate pane",
+            show=False,
+            priority=True,
+        ),
         Binding("question_mark,f1", "help", "help", id="app.help", tooltip="Keys and what each view shows"),
         Binding("q", "quit", "quit", id="app.quit", tooltip="Leave rnn-tui", show=False),
     ]
@@ -71,9 +80,11 @@ class RnnTuiApp(App[None]):
     def on_mount(self) -> None:
         if self.user_keymap:
             self.set_keymap(self.user_keymap)
-            unknown = sorted(set(self.user_keymap) - binding_ids())
+            unknown = sorted(set(self.user_keymap) - binding_ids(type(self)))
             if unknown:
-                self.notify(f"The keymap names unknown binding ids: {', '.join(unknown)}.", severity="warning", timeout=8)
+                self.notify(
+                    f"The keymap names unknown binding ids: {', '.join(unknown)}.", severity="warning", timeout=8
+                )
         self.screen.set_focus(self.query_one(StepperPane))  # now: keys typed during start-up go where the screen shows
 
     def action_show_pane(self, pane: str) -> None:
@@ -99,7 +110,7 @@ class RnnTuiApp(App[None]):
 
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):
-            self.push_screen(HelpScreen())
+            self.push_screen(HelpScreen(owned_bindings(type(self))))
 
     async def action_quit(self) -> None:
         """Quit, asking first whether to stop the jobs that are still training."""

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
+from corpora.userdirs import config_dir
+from engine.cells import CELL_NAMES
 from tui import generate_cli, headless
 
 
@@ -24,9 +25,8 @@ class _Parser(argparse.ArgumentParser):
 
 
 def default_keymap_path() -> Path:
-    """$XDG_CONFIG_HOME/rnn-tui/keymap.json (~/.config when XDG_CONFIG_HOME is unset)."""
-    base = os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config"
-    return Path(base) / "rnn-tui" / "keymap.json"
+    """keymap.json in the user config folder (Linux: $XDG_CONFIG_HOME/rnn-tui, by default ~/.config/rnn-tui)."""
+    return config_dir() / "keymap.json"
 
 
 def _add_step_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -35,13 +35,15 @@ def _add_step_parser(subparsers: argparse._SubParsersAction) -> None:
         help="print a step-by-step trace of one recurrent layer",
         description="Recompute a torch RNN/LSTM/GRU one time step at a time and print every intermediate.",
     )
-    step.add_argument("--cell", choices=["rnn", "lstm", "gru"], default="rnn")
+    step.add_argument("--cell", choices=CELL_NAMES, default="rnn")
     step.add_argument("--nonlinearity", choices=["tanh", "relu"], default="tanh", help="RNN cells only")
     step.add_argument("--input-size", type=str, default="5", metavar="N")
     step.add_argument("--hidden-size", type=str, default="2", metavar="N")
     step.add_argument("--layers", type=str, default="1", metavar="N")
     step.add_argument("--bidirectional", action="store_true")
-    step.add_argument("--seed", type=str, default="1", metavar="S", help="torch.manual_seed(S) before the layer is built")
+    step.add_argument(
+        "--seed", type=str, default="1", metavar="S", help="torch.manual_seed(S) before the layer is built"
+    )
     step.add_argument(
         "--input",
         type=str,
@@ -49,10 +51,18 @@ def _add_step_parser(subparsers: argparse._SubParsersAction) -> None:
         metavar="SEQ",
         help='time steps separated by ";", features by ","; default: the chapter\'s "1,1,1,1,1; 2,2,2,2,2; 3,3,3,3,3"',
     )
-    step.add_argument("--random", type=str, default=None, metavar="T", help="a seeded random sequence of T steps instead of --input")
-    step.add_argument("--w-hh-scale", type=str, default="1", metavar="F", help="multiply W_hh by F (exploding-gradient demos)")
-    step.add_argument("--truncate", type=str, default=None, metavar="K", help="truncated BPTT window for the gradient norms")
-    step.add_argument("--clip", type=str, default=None, metavar="C", help="clip_grad_norm_ threshold for the gradient norms")
+    step.add_argument(
+        "--random", type=str, default=None, metavar="T", help="a seeded random sequence of T steps instead of --input"
+    )
+    step.add_argument(
+        "--w-hh-scale", type=str, default="1", metavar="F", help="multiply W_hh by F (exploding-gradient demos)"
+    )
+    step.add_argument(
+        "--truncate", type=str, default=None, metavar="K", help="truncated BPTT window for the gradient norms"
+    )
+    step.add_argument(
+        "--clip", type=str, default=None, metavar="C", help="clip_grad_norm_ threshold for the gradient norms"
+    )
     step.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
 
 
@@ -97,7 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _run_step(args: argparse.Namespace) -> int:
-    from engine.stepper import StepperInputError, config_from_strings
+    from engine.stepper.scenario import StepperInputError, config_from_strings
 
     try:
         config = config_from_strings(
@@ -117,14 +127,14 @@ def _run_step(args: argparse.Namespace) -> int:
     except StepperInputError as error:
         raise UsageError(str(error)) from None
 
-    from engine.stepper import run_stepper
+    from engine.stepper.run import run_stepper
 
     result = run_stepper(config)
     if args.json:
         json.dump(result.to_json(), sys.stdout)
         sys.stdout.write("\n")
     else:
-        from tui.step_report import render_text
+        from tui.stepper.report import render_text
 
         sys.stdout.write(render_text(result))
     return 0
@@ -148,7 +158,6 @@ def _run_corpus(args: argparse.Namespace) -> int:
 
 def _run_app(args: argparse.Namespace) -> int:
     from tui.app import RnnTuiApp
-
     from tui.keymap import KeymapError, load_keymap
 
     path = args.keymap or (default_keymap_path() if default_keymap_path().exists() else None)
@@ -161,7 +170,13 @@ def _run_app(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    handlers = {None: _run_app, "step": _run_step, "corpus": _run_corpus, "train": headless.run_train, "runs": headless.run_runs}
+    handlers = {
+        None: _run_app,
+        "step": _run_step,
+        "corpus": _run_corpus,
+        "train": headless.run_train,
+        "runs": headless.run_runs,
+    }
     handlers |= {"generate": generate_cli.run_generate, "classify": generate_cli.run_classify}
     try:
         args = build_parser().parse_args(argv)

@@ -19,8 +19,10 @@ import sys
 import time
 from typing import Any
 
-from engine.generate import DEVICES, GenerateInputError, MAX_LENGTH, default_run, load_model
-from engine.runs import default_runs_root
+from engine.devices import DEVICES
+from engine.generation.loading import default_run, load_model
+from engine.generation.settings import MAX_LENGTH, GenerateInputError
+from engine.training.runs import default_runs_root
 from tui.headless import InputError
 
 _ESCAPES = {"n": "\n", "t": "\t", "\\": "\\"}
@@ -36,8 +38,12 @@ def _run_options(parser: argparse.ArgumentParser, job: str) -> None:
         metavar="RUN",
         help=f"a run name (see rnn-tui runs), a run directory or a .pt file (default: the newest {job} run with a best checkpoint)",
     )
-    parser.add_argument("--device", default="cpu", metavar="|".join(DEVICES), help="where the model runs (default: cpu)")
-    parser.add_argument("--runs-dir", default=None, metavar="DIR", help=f"where runs live (default: {default_runs_root()})")
+    parser.add_argument(
+        "--device", default="cpu", metavar="|".join(DEVICES), help="where the model runs (default: cpu)"
+    )
+    parser.add_argument(
+        "--runs-dir", default=None, metavar="DIR", help=f"where runs live (default: {default_runs_root()})"
+    )
 
 
 def add_generate_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -47,13 +53,33 @@ def add_generate_parser(subparsers: argparse._SubParsersAction) -> None:
         description="Print the prompt, then stream characters drawn from a character model (charlm run) after it.",
     )
     _run_options(generate, "charlm")
-    generate.add_argument("--prompt", default=None, metavar="TEXT", help="the text to continue (default: the run's sample prompt)")
-    generate.add_argument("--temperature", default="1", metavar="T", help="≥ 0; lower is safer, 0 always picks the likeliest (the book's scale_factor is 1/T)")
-    generate.add_argument("--top-k", default="0", metavar="K", help="draw only from the K likeliest characters (0: off)")
-    generate.add_argument("--top-p", default="1", metavar="P", help="draw only from the likeliest characters that make up P of the probability, 0 < P ≤ 1 (1: off)")
-    generate.add_argument("--length", default="500", metavar="N", help=f"characters to generate, 1 to {MAX_LENGTH:,} (default: 500)")
-    generate.add_argument("--seed", default="1", metavar="S", help="same seed, settings and prompt: same text (default: 1)")
-    generate.add_argument("--stop", default="", metavar="STR", help=r"stop once this has been generated (\n for a newline)")
+    generate.add_argument(
+        "--prompt", default=None, metavar="TEXT", help="the text to continue (default: the run's sample prompt)"
+    )
+    generate.add_argument(
+        "--temperature",
+        default="1",
+        metavar="T",
+        help="≥ 0; lower is safer, 0 always picks the likeliest (the book's scale_factor is 1/T)",
+    )
+    generate.add_argument(
+        "--top-k", default="0", metavar="K", help="draw only from the K likeliest characters (0: off)"
+    )
+    generate.add_argument(
+        "--top-p",
+        default="1",
+        metavar="P",
+        help="draw only from the likeliest characters that make up P of the probability, 0 < P ≤ 1 (1: off)",
+    )
+    generate.add_argument(
+        "--length", default="500", metavar="N", help=f"characters to generate, 1 to {MAX_LENGTH:,} (default: 500)"
+    )
+    generate.add_argument(
+        "--seed", default="1", metavar="S", help="same seed, settings and prompt: same text (default: 1)"
+    )
+    generate.add_argument(
+        "--stop", default="", metavar="STR", help=r"stop once this has been generated (\n for a newline)"
+    )
 
 
 def add_classify_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -64,8 +90,12 @@ def add_classify_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     classify.add_argument("text", nargs="?", default=None, metavar="TEXT", help="the review (default: read stdin)")
     _run_options(classify, "sentiment")
-    classify.add_argument("--words", action="store_true", help="also show how much each word moved the prediction (occlusion)")
-    classify.add_argument("--json", action="store_true", help="print one JSON object (probability, logit, label, words)")
+    classify.add_argument(
+        "--words", action="store_true", help="also show how much each word moved the prediction (occlusion)"
+    )
+    classify.add_argument(
+        "--json", action="store_true", help="print one JSON object (probability, logit, label, words)"
+    )
 
 
 def _unescape(text: str) -> str:
@@ -82,7 +112,9 @@ def _load(args: argparse.Namespace, job: str) -> Any:
         if spec is None:
             command = "rnn-tui train charlm" if job == "charlm" else "rnn-tui train sentiment"
             kind = "character-model" if job == "charlm" else "sentiment"
-            raise GenerateInputError(f"There are no {kind} runs with a checkpoint in {root}; train one with {command}, or pass --run.")
+            raise GenerateInputError(
+                f"There are no {kind} runs with a checkpoint in {root}; train one with {command}, or pass --run."
+            )
     loaded = load_model(spec, job=job, device=args.device, runs_root=root)
     if args.run is None:
         print(f"rnn-tui: using {loaded.name}: {loaded.describe()}", file=sys.stderr)
@@ -100,7 +132,8 @@ def _quiet_stdout() -> None:
 
 
 def run_generate(args: argparse.Namespace) -> int:
-    from engine.generate import Sampler, parse_settings, prepare_prompt
+    from engine.generation.sampler import Sampler, prepare_prompt
+    from engine.generation.settings import parse_settings
 
     try:
         settings = parse_settings(
@@ -153,7 +186,7 @@ def run_generate(args: argparse.Namespace) -> int:
 
 
 def run_classify(args: argparse.Namespace) -> int:
-    from engine.classify import check_text, classify
+    from engine.generation.classify import check_text, classify
 
     text = args.text
     if text is None or text == "-":

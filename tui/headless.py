@@ -19,13 +19,10 @@ import sys
 import time
 from typing import Any
 
-from engine.jobs import create_run, find_run, run_config, start_job
-from tui.numbers import fmt_best, fmt_devices, fmt_duration, fmt_speed
-from engine.runs import RunDir, RunError, RunStatus, default_runs_root, list_runs, pid_alive
-from engine.train_config import (
+from engine.cells import CELL_NAMES
+from engine.devices import DEVICES
+from engine.training.config import (
     AMP_MODES,
-    CELLS,
-    DEVICES,
     POOLINGS,
     PRESETS,
     REGIMES,
@@ -35,18 +32,25 @@ from engine.train_config import (
     parse_train_config,
     with_changes,
 )
+from engine.training.jobs import create_run, find_run, run_config, start_job
+from engine.training.runs import RunDir, RunError, RunStatus, default_runs_root, list_runs, pid_alive
+from tui.numbers import fmt_best, fmt_devices, fmt_duration, fmt_speed
 
 FOLLOW_INTERVAL_S = 0.25
 LAST_WORD_S = 90  # how long a job may take to end after its final status (torchrun waits 30 s for a stuck rank)
 FINAL_STATES = ("done", "stopped", "failed")
 #: Options that map one to one onto TrainConfig fields: (flag, metavar or choices, help).
 CONFIG_OPTIONS: tuple[tuple[str, Any, str], ...] = (
-    ("--data", "SOURCE", "text file, folder, gutenberg:ID, python-docs (charlm) or imdb, a review file or folder (sentiment)"),
+    (
+        "--data",
+        "SOURCE",
+        "text file, folder, gutenberg:ID, python-docs (charlm) or imdb, a review file or folder (sentiment)",
+    ),
     ("--steps", "N", "optimizer steps to train for"),
     ("--epochs", "N", "passes over the training data (instead of --steps)"),
     ("--checkpoint-every", "N", "steps between checkpoints"),
     ("--seed", "S", "seed for initialisation, batches, dropout and samples"),
-    ("--cell", CELLS, "recurrent cell"),
+    ("--cell", CELL_NAMES, "recurrent cell"),
     ("--embed-size", "N", "embedding size"),
     ("--hidden-size", "N", "hidden size"),
     ("--layers", "N", "stacked recurrent layers"),
@@ -71,7 +75,11 @@ CONFIG_OPTIONS: tuple[tuple[str, Any, str], ...] = (
     ("--device", DEVICES, "where to train (auto: CUDA, then MPS, then CPU)"),
     ("--amp", AMP_MODES, "mixed precision (auto: bf16 on CUDA and AMX CPUs)"),
     ("--threads", "N", "torch threads for the job, shared by its processes (0: every core)"),
-    ("--nproc-per-node", "N", "data-parallel processes on this node, launched by torchrun (DDP; --batch-size stays the global batch)"),
+    (
+        "--nproc-per-node",
+        "N",
+        "data-parallel processes on this node, launched by torchrun (DDP; --batch-size stays the global batch)",
+    ),
     ("--nnodes", "M", "nodes taking part (each runs this command with its own --node-rank)"),
     ("--node-rank", "R", "this node's place, 0 to M-1; node 0 runs rank 0 and holds the run directory"),
     ("--master-addr", "ADDR", "node 0's address as the other nodes reach it"),
@@ -90,21 +98,35 @@ def add_train_parser(subparsers: argparse._SubParsersAction) -> None:
         description="Create a run, start its job and follow it; --resume RUN continues a stopped or killed run.",
     )
     train.add_argument("job", nargs="?", choices=["sentiment", "charlm"], help="what to train (omit with --resume)")
-    train.add_argument("--preset", default=None, metavar="NAME", help=f"starting recipe: {', '.join(presets)} (default: default)")
+    train.add_argument(
+        "--preset", default=None, metavar="NAME", help=f"starting recipe: {', '.join(presets)} (default: default)"
+    )
     for flag, kind, text in CONFIG_OPTIONS:
         if isinstance(kind, tuple):
             train.add_argument(flag, default=None, choices=kind, help=text)
         else:
             train.add_argument(flag, default=None, metavar=kind, help=text)
-    train.add_argument("--runs-dir", default=None, metavar="DIR", help=f"where runs live (default: {default_runs_root()})")
-    train.add_argument("--name", default=None, metavar="NAME", help="the run's directory name (default: time, job and a tag)")
-    train.add_argument("--resume", default=None, metavar="RUN", help="continue this run (a name under --runs-dir, or a path)")
-    train.add_argument("--json", action="store_true", help="print each metrics record as one JSON line instead of a progress display")
+    train.add_argument(
+        "--runs-dir", default=None, metavar="DIR", help=f"where runs live (default: {default_runs_root()})"
+    )
+    train.add_argument(
+        "--name", default=None, metavar="NAME", help="the run's directory name (default: time, job and a tag)"
+    )
+    train.add_argument(
+        "--resume", default=None, metavar="RUN", help="continue this run (a name under --runs-dir, or a path)"
+    )
+    train.add_argument(
+        "--json", action="store_true", help="print each metrics record as one JSON line instead of a progress display"
+    )
 
 
 def add_runs_parser(subparsers: argparse._SubParsersAction) -> None:
-    runs = subparsers.add_parser("runs", help="list training runs", description="List the runs under the runs directory, newest first.")
-    runs.add_argument("--runs-dir", default=None, metavar="DIR", help=f"where runs live (default: {default_runs_root()})")
+    runs = subparsers.add_parser(
+        "runs", help="list training runs", description="List the runs under the runs directory, newest first."
+    )
+    runs.add_argument(
+        "--runs-dir", default=None, metavar="DIR", help=f"where runs live (default: {default_runs_root()})"
+    )
     runs.add_argument("--json", action="store_true", help="print one JSON array")
 
 
@@ -191,7 +213,10 @@ def _follow(run: RunDir, pid: int, *, as_json: bool) -> RunStatus:
 def _outcome(run: RunDir, status: RunStatus, fresh: bool) -> int:
     node = status.extra.get("node_rank")
     if node and status.state != "failed":
-        print(f"node {node} of {status.extra.get('nnodes')}: its ranks ended ({status.state}); the run is on node 0\n{run.path}", file=sys.stderr)
+        print(
+            f"node {node} of {status.extra.get('nnodes')}: its ranks ended ({status.state}); the run is on node 0\n{run.path}",
+            file=sys.stderr,
+        )
         return 0
     if status.state == "failed":
         error = status.error or "the job failed without a message"
@@ -284,7 +309,9 @@ class _ProgressFollower:
             parts.append(f"{status.throughput:,.0f} {status.throughput_unit}")
         if status.eta_s is not None:
             parts.append(f"ETA {fmt_duration(status.eta_s)}")
-        device = fmt_devices(status.device, status.extra.get("rank_devices")) + (" bf16" if status.extra.get("amp") == "bf16" else "")
+        device = fmt_devices(status.device, status.extra.get("rank_devices")) + (
+            " bf16" if status.extra.get("amp") == "bf16" else ""
+        )
         if device:
             parts.append(device)
         phase = status.extra.get("phase")

@@ -63,26 +63,21 @@ class HelpScreen(ModalScreen[None]):
 
     BINDINGS = [Binding("escape,question_mark,f1,q", "dismiss", "Close", id="help.close")]
 
+    def __init__(self, bindings: list[Binding]) -> None:
+        super().__init__()
+        self.bindings = bindings  # tui.bindings.owned_bindings: every remappable binding, in order
+
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="help"):
             yield Markdown(self._keys_markdown() + "\n" + ABOUT)
 
     def _keys_markdown(self) -> str:
-        from tui.generate import ClassifyResult, GenerateBody, GeneratePane, PromptInput, ReviewArea
-        from tui.stepper import StepperPane
-        from tui.train import TrainPane
-
         lines = ["## Keys", "", "| key | action | binding id |", "| --- | --- | --- |"]
-        seen: set[str] = set()
         keymap = getattr(self.app, "user_keymap", {})
-        for owner in (StepperPane, TrainPane, GeneratePane, PromptInput, GenerateBody, ReviewArea, ClassifyResult, type(self.app)):
-            for binding in owner.BINDINGS:
-                if not isinstance(binding, Binding) or binding.id in seen:
-                    continue
-                seen.add(binding.id or binding.action)
-                key = keymap.get(binding.id or "", binding.key)
-                label = binding.tooltip or binding.description or binding.action
-                shown = ", ".join(self.app.get_key_display(Binding(k.strip(), "")) for k in key.split(","))
-                lines.append(f"| `{shown}` | {label} | `{binding.id}` |")
+        for binding in self.bindings:
+            key = keymap.get(binding.id or "", binding.key)
+            label = binding.tooltip or binding.description or binding.action
+            shown = ", ".join(self.app.get_key_display(Binding(k.strip(), "")) for k in key.split(","))
+            lines.append(f"| `{shown}` | {label} | `{binding.id}` |")
         lines.append("| `ctrl+p` | command palette | |")
         return "\n".join(lines) + "\n"

@@ -21,6 +21,10 @@ def load_keymap(path: str | Path) -> dict[str, str]:
         raise KeymapError(f"The keymap file {path} cannot be read ({error.__class__.__name__}).") from None
     except json.JSONDecodeError as error:
         raise KeymapError(f"The keymap file {path} is not valid JSON (line {error.lineno}: {error.msg}).") from None
-    if not isinstance(data, dict) or not all(isinstance(k, str) and isinstance(v, str) and v.strip() for k, v in data.items()):
-        raise KeymapError(f'The keymap file {path} must be one JSON object of binding ids to keys, like {{"stepper.next": "n"}}.')
+    if not isinstance(data, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) and v.strip() for k, v in data.items()
+    ):
+        raise KeymapError(
+            f'The keymap file {path} must be one JSON object of binding ids to keys, like {{"stepper.next": "n"}}.'
+        )
     return data

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 MAX_VECTOR_ITEMS = 5
 
@@ -71,3 +71,12 @@ def fmt_rank_devices(rank_devices: Sequence[str], limit: int = 16) -> str:
     """Every rank's device in rank order: 2 ranks: cpu, cpu (at most `limit` shown)."""
     shown = ", ".join(rank_devices[:limit]) + (f", … +{len(rank_devices) - limit}" if len(rank_devices) > limit else "")
     return f"{len(rank_devices)} ranks: {shown}"
+
+
+def short_name(name: str) -> str:
+    """'20261128-180000-charlm-ab12' -> '11-28 18:00 ab12'; other names are cut to 18 characters."""
+    parts = name.split("-")
+    if len(parts) == 4 and len(parts[0]) == 8 and len(parts[1]) == 6 and parts[0].isdigit() and parts[1].isdigit():
+        day, clock = parts[0], parts[1]
+        return f"{day[4:6]}-{day[6:8]} {clock[:2]}:{clock[2:4]} {parts[3]}"
+    return name if len(name) <= 18 else name[:17] + "…"

@@ -8,7 +8,7 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Static
 
-from engine.runs import RunDir
+from engine.training.runs import RunDir
 
 
 class QuitScreen(ModalScreen[str | None]):

@@ -45,7 +45,9 @@ def test_padded_batches_hold_each_review_once_and_pack() -> None:
             assert row[:length].tolist() == review.tolist() and (row[length:] == PAD_ID).all()
             seen.append(int(table_row))
         assert batch.labels.tolist() == [float((r - 100) % 2) for r in batch.rows.tolist()]
-        packed = pack_padded_sequence(torch.nn.Embedding(50, 4)(batch.ids), batch.lengths, batch_first=True, enforce_sorted=False)
+        packed = pack_padded_sequence(
+            torch.nn.Embedding(50, 4)(batch.ids), batch.lengths, batch_first=True, enforce_sorted=False
+        )
         assert int(packed.batch_sizes.sum()) == int(batch.lengths.sum())
     assert sorted(seen) == list(range(100, 107)) and len(batches) == 3
 
@@ -134,7 +136,11 @@ def test_streams_continue_from_chunk_to_chunk() -> None:
 def test_split_text_holds_out_one_span() -> None:
     ids = np.arange(1000)
     tail = split_text(ids, 0.1)
-    assert tail.valid.tolist() == list(range(900, 1000)) and tail.train.tolist() == list(range(900)) and tail.valid_start == 900
+    assert (
+        tail.valid.tolist() == list(range(900, 1000))
+        and tail.train.tolist() == list(range(900))
+        and tail.valid_start == 900
+    )
     seeded = split_text(ids, 0.1, seed=3)
     assert np.array_equal(seeded.valid, ids[seeded.valid_start : seeded.valid_start + 100])
     assert sorted(np.concatenate([seeded.train, seeded.valid]).tolist()) == list(range(1000))

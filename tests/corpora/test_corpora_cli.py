@@ -68,7 +68,15 @@ def test_render_text_matches_describe(review_folder: Path) -> None:
     info = describe_source(str(review_folder))
     assert json.loads(json.dumps(info)) == info
     lines = render_text(info).splitlines()
-    assert [line.split()[0] for line in lines[1:]] == ["kind", "splits", "labels", "vocabulary", "length", "padding", "sample"]
+    assert [line.split()[0] for line in lines[1:]] == [
+        "kind",
+        "splits",
+        "labels",
+        "vocabulary",
+        "length",
+        "padding",
+        "sample",
+    ]
     assert f"vocabulary  {info['vocab_size']:,} tokens" in lines[4]
 
 

@@ -177,12 +177,19 @@ def test_bad_ids(spec: str) -> None:
 
 
 @pytest.mark.realdata
-def test_the_novel_through_the_download_path(server: FakeGutenberg, data_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_the_novel_through_the_download_path(
+    server: FakeGutenberg, data_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     from tui.cli import main
 
     server.routes["/files/1268/1268-0.txt"] = Route((data_dir / "mysterious_island_1268-0.txt").read_bytes())
     for cached in (False, True):
         assert main(["corpus", "show", "gutenberg:1268", "--json"]) == 0
         info = json.loads(capsys.readouterr().out)
-        assert (info["characters"], info["unique_characters"], info["cut"], info["cached"]) == (1_112_350, 80, "book", cached)
+        assert (info["characters"], info["unique_characters"], info["cut"], info["cached"]) == (
+            1_112_350,
+            80,
+            "book",
+            cached,
+        )
     assert info["title"] == "The Mysterious Island" and len(server.requests) == 1

@@ -99,7 +99,9 @@ def test_the_hub_dataset_through_datasets(monkeypatch: pytest.MonkeyPatch, tmp_p
     rows = make_reviews(10, seed=5)
     local = datasets.DatasetDict(
         {
-            "train": datasets.Dataset.from_list([{"text": r["text"], "label": r["label"]} for r in rows], features=features),
+            "train": datasets.Dataset.from_list(
+                [{"text": r["text"], "label": r["label"]} for r in rows], features=features
+            ),
             "test": datasets.Dataset.from_list([{"text": "fine", "label": 1}], features=features),
             "unsupervised": datasets.Dataset.from_list([{"text": "unlabelled", "label": -1}], features=features),
         }
@@ -160,7 +162,10 @@ def _bad_sources(tmp: Path) -> list[tuple[Path, str]]:
             "no label column (it has: text, stars)",
         ),
         (write_table(tmp / "no_text.csv", [{"body": r["text"], "label": 1} for r in rows]), "no text column"),
-        (write_table(tmp / "ratings.csv", [{"text": r["text"], "label": i + 1} for i, r in enumerate(rows)]), "must be binary"),
+        (
+            write_table(tmp / "ratings.csv", [{"text": r["text"], "label": i + 1} for i, r in enumerate(rows)]),
+            "must be binary",
+        ),
         (write_table(tmp / "words.csv", [{"text": r["text"], "label": "meh"} for r in rows]), "must be binary"),
         (write_table(tmp / "nulls.jsonl", [{"text": None, "label": 1}, *rows]), "rows with no text"),
         (write_table(tmp / "numbers.jsonl", [{"text": 5, "label": 1}]), "not text"),
@@ -203,7 +208,9 @@ def test_unknown_tokens_and_a_capped_vocabulary(review_folder: Path) -> None:
     assert ids.max() < 5 and (ids == UNK_ID).any()
 
 
-def test_a_second_run_reads_the_cache_instead_of_tokenising(review_folder: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_second_run_reads_the_cache_instead_of_tokenising(
+    review_folder: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     calls = []
     monkeypatch.setattr(corpora.encoding, "tokenize", lambda text: calls.append(text) or tokenize(text))
     first = encode_reviews(load_reviews(review_folder), num_proc=1)

@@ -99,8 +99,16 @@ def test_word_round_trip_for_known_tokens(token_lists: list[list[str]]) -> None:
     [
         (None, WordVocab.load, "does not exist"),
         ("{not json", WordVocab.load, "not a readable JSON vocabulary"),
-        ('{"format": "rnn-tui/char-vocab", "version": 1, "chars": ["a"]}', WordVocab.load, "not a rnn-tui/word-vocab file"),
-        ('{"format": "rnn-tui/word-vocab", "version": 1, "tokens": ["a"]}', WordVocab.load, "must start with <pad>, <unk>"),
+        (
+            '{"format": "rnn-tui/char-vocab", "version": 1, "chars": ["a"]}',
+            WordVocab.load,
+            "not a rnn-tui/word-vocab file",
+        ),
+        (
+            '{"format": "rnn-tui/word-vocab", "version": 1, "tokens": ["a"]}',
+            WordVocab.load,
+            "must start with <pad>, <unk>",
+        ),
         ('{"format": "rnn-tui/word-vocab", "version": 9, "tokens": []}', WordVocab.load, "version 9"),
         ('{"format": "rnn-tui/char-vocab", "version": 1, "chars": ["ab"]}', CharVocab.load, "single characters"),
         ('{"format": "rnn-tui/char-vocab", "version": 1, "chars": ["b", "a"]}', CharVocab.load, "out of order"),

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
-from typing import Callable
+from collections.abc import Callable
 
 import pytest
 from textual.worker import WorkerFailed
 
 from tui.app import RnnTuiApp
-from tui.stepper import StepperPane
+from tui.stepper.pane import StepperPane
 
 SIZE = (80, 24)
 
@@ -27,10 +28,8 @@ async def wait_until(pilot, predicate: Callable[[], bool], timeout: float = 20.0
 async def settle(pilot) -> None:
     """Wait for the Stepper's first scenario and its workers (failed ones included), then their messages."""
     await wait_until(pilot, lambda: pilot.app.query_one(StepperPane).result is not None)
-    try:
+    with contextlib.suppress(WorkerFailed):  # the app reports it; tests check what the user sees
         await pilot.app.workers.wait_for_complete()
-    except WorkerFailed:
-        pass  # the app reports it; tests check what the user sees
     await pilot.pause()
 
 
@@ -45,5 +44,7 @@ async def type_into(pilot, selector: str, text: str) -> None:
     await pilot.pause()
     await pilot.press("end", *["backspace"] * len(widget.value))
     if text:
-        await pilot.press(*[{" ": "space", ",": "comma", ";": "semicolon", ".": "full_stop", "-": "minus"}.get(ch, ch) for ch in text])
+        await pilot.press(
+            *[{" ": "space", ",": "comma", ";": "semicolon", ".": "full_stop", "-": "minus"}.get(ch, ch) for ch in text]
+        )
     await asyncio.sleep(0)

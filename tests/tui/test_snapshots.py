@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from engine.scenario import PRESETS, config_from_strings
+from engine.stepper.scenario import PRESETS, config_from_strings
 from tests.tui.conftest import settle, stepper
 from tui.app import RnnTuiApp
 
@@ -34,9 +34,11 @@ def test_lstm_wide_160x45(snap_compare):
 
 
 def test_train_pane_80x24(snap_compare, tmp_path):
-    from tests.tui.test_train_pane import make_run
+    from tests.tui.train.test_train_pane import make_run
 
-    make_run(tmp_path, "20261128-090000-sentiment-bbbb", job="sentiment", state="failed", error="loss became NaN at step 40")
+    make_run(
+        tmp_path, "20261128-090000-sentiment-bbbb", job="sentiment", state="failed", error="loss became NaN at step 40"
+    )
     make_run(tmp_path, "20261128-100000-charlm-aaaa", state="stopped", records=12)
 
     async def run_before(pilot) -> None:
@@ -44,14 +46,16 @@ def test_train_pane_80x24(snap_compare, tmp_path):
 
         await pilot.press("f3")
         pane = pilot.app.query_one("#train-pane")
-        await wait_until(pilot, lambda: pane._plotted is not None and len(pane._plotted[1]) and pane._plotted[1][0] == 12)
+        await wait_until(
+            pilot, lambda: pane._plotted is not None and len(pane._plotted[1]) and pane._plotted[1][0] == 12
+        )
         await pilot.pause()
 
     assert snap_compare(RnnTuiApp(runs_root=tmp_path), terminal_size=(80, 24), run_before=run_before)
 
 
 def _generate_runs(tmp_path):
-    from tests.generation.generation_helpers import make_charlm_run, make_sentiment_run
+    from tests.engine.generation.generation_helpers import make_charlm_run, make_sentiment_run
 
     make_charlm_run(tmp_path, name="charlm-snap", train_steps=30)
     make_sentiment_run(tmp_path, name="sentiment-snap")
@@ -60,10 +64,14 @@ def _generate_runs(tmp_path):
 
 def test_generate_pane_80x24(snap_compare, tmp_path, monkeypatch):
     from tests.tui.conftest import type_into, wait_until
-    from tui.generate import GeneratePane
+    from tui.generate.pane import GeneratePane
 
     # Speeds and latencies are measurements, different on every run: the status shows fixed figures here.
-    monkeypatch.setattr(GeneratePane, "_progress", lambda self: f"{self._produced:,}/{self.settings.length:,} · 2,500 chars/s · first 20 ms")
+    monkeypatch.setattr(
+        GeneratePane,
+        "_progress",
+        lambda self: f"{self._produced:,}/{self.settings.length:,} · 2,500 chars/s · first 20 ms",
+    )
 
     async def run_before(pilot) -> None:
         await pilot.press("f4")
@@ -81,7 +89,7 @@ def test_generate_pane_80x24(snap_compare, tmp_path, monkeypatch):
 
 def test_classify_mode_80x24(snap_compare, tmp_path):
     from tests.tui.conftest import wait_until
-    from tui.generate import GeneratePane
+    from tui.generate.pane import GeneratePane
 
     async def run_before(pilot) -> None:
         await pilot.press("f4")

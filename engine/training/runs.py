@@ -1,0 +1,307 @@
+"""Run directories: the single source of truth for a training job.
+
+A run is a directory under a runs root holding
+
+    config.json      what was asked for (job type, data source, hyperparameters)
+    status.json      state, step/total, device, throughput, best metric, error; written atomically
+    metrics.jsonl    one JSON object per record, appended and flushed
+    samples.jsonl    generated text samples (character model), appended
+    log.txt          the job process's stdout and stderr
+    control.json     a request from a viewer to the job: pause, resume or stop
+    checkpoints/     last.pt and best.pt
+
+The trainer writes (in a distributed run: rank 0 alone, and the job's launcher when a rank fails);
+the TUI and `rnn-tui runs` only read (and write control.json), so a job started headless over SSH
+shows up in the app, and quitting the app loses nothing.
+No torch here: the UI imports this on its event loop.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from corpora.cache import atomic_write
+from corpora.userdirs import runs_dir
+
+JOBS = ("sentiment", "charlm")
+STATES = ("queued", "running", "paused", "done", "stopped", "failed")
+ACTIVE_STATES = ("queued", "running", "paused")
+COMMANDS = ("pause", "resume", "stop")
+
+
+class RunError(Exception):
+    """A runs root or run directory that cannot be used; the message is one sentence."""
+
+
+def default_runs_root() -> Path:
+    """$RNN_TUI_RUNS, else the user data folder's runs (Linux: ~/.local/share/rnn-tui/runs); see corpora.userdirs."""
+    return runs_dir()
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write `data` to `path` so that readers see the old file or the new one, never a part."""
+    atomic_write(Path(path), [data])
+
+
+def atomic_write_json(path: Path, value: Any) -> None:
+    atomic_write_bytes(path, (json.dumps(value, indent=2, sort_keys=True) + "\n").encode())
+
+
+def pid_alive(pid: int | None) -> bool:
+    """Whether a process with this id exists (on this machine)."""
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+@dataclass
+class RunStatus:
+    """What status.json says, with defaults for anything missing."""
+
+    state: str = "queued"
+    step: int = 0
+    total: int = 0
+    device: str = ""
+    pid: int | None = None
+    started_at: float | None = None
+    updated_at: float | None = None
+    throughput: float | None = None  # tokens/s (charlm) or reviews/s (sentiment)
+    throughput_unit: str = ""
+    steps_per_s: float | None = None  # this session's pace, pauses excluded (for the ETA)
+    best_metric: str = ""  # e.g. "val_loss" or "val_acc"
+    best_value: float | None = None
+    error: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RunStatus:
+        known = set(cls.__dataclass_fields__)
+        values = {key: value for key, value in data.items() if key in known and key != "extra"}
+        values["extra"] = {key: value for key, value in data.items() if key not in known}
+        status = cls(**values)
+        if status.state not in STATES:
+            status.state = "failed"
+            status.error = status.error or f"status.json has an unknown state {data.get('state')!r}"
+        return status
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data.update(data.pop("extra"))
+        return data
+
+    @property
+    def eta_s(self) -> float | None:
+        """Seconds left at the pace so far, for a run with a start time and some progress."""
+        if self.state != "running" or not self.started_at or not self.updated_at or not self.step or not self.total:
+            return None
+        if self.steps_per_s:
+            return max(self.total - self.step, 0) / self.steps_per_s
+        elapsed = self.updated_at - self.started_at
+        return max(elapsed / self.step * (self.total - self.step), 0.0)
+
+
+class RunDir:
+    """One run's directory. Cheap to create: nothing is read until asked for."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+
+    # ------------------------------------------------------------------ paths
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    config_path = property(lambda self: self.path / "config.json")
+    status_path = property(lambda self: self.path / "status.json")
+    metrics_path = property(lambda self: self.path / "metrics.jsonl")
+    samples_path = property(lambda self: self.path / "samples.jsonl")
+    log_path = property(lambda self: self.path / "log.txt")
+    control_path = property(lambda self: self.path / "control.json")
+    checkpoints = property(lambda self: self.path / "checkpoints")
+
+    def __repr__(self) -> str:
+        return f"RunDir({str(self.path)!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, RunDir) and other.path == self.path
+
+    def __hash__(self) -> int:
+        return hash(self.path)
+
+    # --------------------------------------------------------------- creating
+    @classmethod
+    def create(cls, root: str | Path, job: str, config: dict[str, Any], name: str | None = None) -> RunDir:
+        """Make a new run directory under `root` holding `config` and a queued status."""
+        if job not in JOBS:
+            raise RunError(f"Unknown job {job!r}; choose sentiment or charlm.")
+        root = Path(root).expanduser()
+        try:
+            root.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise RunError(
+                f"Cannot create the runs directory {root} ({error.strerror}); pass --runs-dir DIR."
+            ) from None
+        if not os.access(root, os.W_OK | os.X_OK):
+            raise RunError(f"The runs directory {root} is not writable; pass --runs-dir DIR.")
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        for _ in range(100):
+            run = cls(root / (name or f"{stamp}-{job}-{secrets.token_hex(2)}"))
+            try:
+                run.path.mkdir()
+                break
+            except FileExistsError:
+                if name:
+                    raise RunError(f"A run named {name} already exists in {root}.") from None
+        else:  # pragma: no cover - 100 collisions of 16 random bits in one second
+            raise RunError(f"Could not find a free run name in {root}.")
+        run.checkpoints.mkdir()
+        atomic_write_json(run.config_path, {"job": job, **config})
+        run.write_status(RunStatus(state="queued", updated_at=time.time()))
+        return run
+
+    # ---------------------------------------------------------------- reading
+    def exists(self) -> bool:
+        return self.config_path.is_file()
+
+    def config(self) -> dict[str, Any]:
+        try:
+            return json.loads(self.config_path.read_text())
+        except FileNotFoundError:
+            raise RunError(f"{self.path} is not a run directory (no config.json).") from None
+        except (OSError, ValueError) as error:
+            raise RunError(f"The config.json of {self.path} cannot be read ({error}).") from None
+
+    @property
+    def job(self) -> str:
+        return str(self.config().get("job", "?"))
+
+    def status(self) -> RunStatus:
+        """The run's status; a job whose process is gone while 'running' reads as failed."""
+        try:
+            status = RunStatus.from_dict(json.loads(self.status_path.read_text()))
+        except FileNotFoundError:
+            return RunStatus(state="failed", error="status.json is missing")
+        except (OSError, ValueError) as error:
+            return RunStatus(state="failed", error=f"status.json cannot be read ({error})")
+        if status.state in ("running", "paused") and status.pid and not pid_alive(status.pid):
+            status.state = "failed"
+            status.error = (
+                status.error
+                or f"the job process (pid {status.pid}) ended without a word; resume continues from the last checkpoint"
+            )
+        return status
+
+    def read_metrics(self, offset: int = 0) -> tuple[list[dict[str, Any]], int]:
+        """Records appended since byte `offset`, and the offset to read from next time.
+
+        A last line without its newline (a record being written) is left for next time;
+        a corrupt complete line is skipped.
+        """
+        try:
+            with open(self.metrics_path, "rb") as handle:
+                handle.seek(offset)
+                data = handle.read()
+        except FileNotFoundError:
+            return [], offset
+        end = data.rfind(b"\n") + 1
+        records = []
+        for line in data[:end].splitlines():
+            try:
+                record = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(record, dict):
+                records.append(record)
+        return records, offset + end
+
+    def latest_sample(self) -> dict[str, Any] | None:
+        """The newest complete record of samples.jsonl ({"step": …, "text": …}), if any."""
+        try:
+            data = self.samples_path.read_bytes()
+        except FileNotFoundError:
+            return None
+        for line in reversed(data[: data.rfind(b"\n") + 1].splitlines()):
+            try:
+                return json.loads(line)
+            except ValueError:
+                continue
+        return None
+
+    def log_tail(self, lines: int = 20, max_bytes: int = 64_000) -> list[str]:
+        try:
+            with open(self.log_path, "rb") as handle:
+                handle.seek(0, os.SEEK_END)
+                size = handle.tell()
+                handle.seek(max(size - max_bytes, 0))
+                data = handle.read()
+        except FileNotFoundError:
+            return []
+        return data.decode("utf-8", "replace").splitlines()[-lines:]
+
+    def pending_command(self) -> str | None:
+        """The command a viewer asked for, if any (the job calls this between steps)."""
+        try:
+            command = json.loads(self.control_path.read_text()).get("command")
+        except (OSError, ValueError, AttributeError):
+            return None
+        return command if command in COMMANDS else None
+
+    # ---------------------------------------------------------------- writing
+    def write_status(self, status: RunStatus) -> None:
+        atomic_write_json(self.status_path, status.to_dict())
+
+    def append_metric(self, record: dict[str, Any]) -> None:
+        with open(self.metrics_path, "a", encoding="utf-8") as handle:
+            handle.write(json.dumps(record, allow_nan=False) + "\n")
+            handle.flush()
+
+    def append_sample(self, step: int, text: str) -> None:
+        with open(self.samples_path, "a", encoding="utf-8") as handle:
+            handle.write(json.dumps({"step": step, "text": text, "time": time.time()}) + "\n")
+            handle.flush()
+
+    def request(self, command: str) -> None:
+        """Ask the job to pause, resume or stop (it acts at its next step)."""
+        if command not in COMMANDS:
+            raise RunError(f"Unknown command {command!r}; use pause, resume or stop.")
+        atomic_write_json(self.control_path, {"command": command, "at": time.time()})
+
+    def clear_command(self) -> None:
+        self.control_path.unlink(missing_ok=True)
+
+
+class ReadOnlyRunDir(RunDir):
+    """A run directory seen by a distributed run's ranks other than 0: they read it, and any write is a bug.
+
+    Rank 0 alone writes the run directory (status, metrics, samples, checkpoints), so the other ranks
+    get this view and a write fails loudly instead of doubling a record.
+    """
+
+    def _refuse(self, *args: Any, **kwargs: Any) -> None:
+        raise RuntimeError(f"only rank 0 writes the run directory {self.path}")
+
+    write_status = append_metric = append_sample = request = clear_command = _refuse
+
+
+def list_runs(root: str | Path) -> list[RunDir]:
+    """Run directories under `root`, newest first (by name, which starts with the start time)."""
+    root = Path(root).expanduser()
+    try:
+        entries = [entry for entry in root.iterdir() if entry.is_dir() and (entry / "config.json").is_file()]
+    except FileNotFoundError:
+        return []
+    except OSError as error:
+        raise RunError(f"Cannot read the runs directory {root} ({error.strerror}).") from None
+    return [RunDir(entry) for entry in sorted(entries, key=lambda p: p.name, reverse=True)]

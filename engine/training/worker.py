@@ -1,0 +1,200 @@
+"""The job process: `python -m engine.training.worker RUN_DIR [--nice N]` (started by engine.training.jobs.start_job).
+
+It trains the run (from its last.pt when it has one) and leaves its outcome in status.json: done,
+stopped, or failed with a one-line error and an `error_kind` ("input": a setting or data source
+the user can fix; "oom"; "halted": NaN or exploding loss; "checkpoint"; "crash": a bug, traceback
+in log.txt; "distributed": a rank was killed or lost contact with the others). SIGTERM and SIGINT
+ask for a stop with a final checkpoint, like the stop command. A lock on the run directory keeps a
+second process from training the same run.
+
+A run with several processes (config.world_size > 1) makes this process the node's launcher
+(engine.training.distributed.launch), which starts the ranks through torchrun as
+`python -m engine.training.worker RUN_DIR --rank`; a rank takes no lock (its launcher holds it) and only
+rank 0 writes the run directory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import fcntl
+import json
+import os
+import signal
+import sys
+import time
+import traceback
+from collections.abc import Callable, Sequence
+from typing import IO
+
+from engine.training.runs import RunDir
+
+DISTRIBUTED_STATUS = ("world_size", "backend", "rank_devices", "rank_pids", "rank_hosts", "nnodes", "node_rank")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m engine.training.worker")
+    parser.add_argument("run_dir")
+    parser.add_argument("--nice", type=int, default=0)
+    parser.add_argument("--rank", action="store_true", help="one rank of a distributed run, started by torchrun")
+    args = parser.parse_args(argv)
+    if args.nice:
+        with contextlib.suppress(OSError):
+            os.nice(args.nice)
+    run = RunDir(args.run_dir)
+    if args.rank:
+        return rank_main(run)
+    lock = _lock(run)
+    if lock is None:
+        print(f"another process is training {run.path}; this one leaves it alone", flush=True)
+        return 3
+    stop = {"asked": False}
+
+    def ask_stop(signum: int, frame: object) -> None:
+        stop["asked"] = True
+
+    signal.signal(signal.SIGTERM, ask_stop)
+    signal.signal(signal.SIGINT, ask_stop)
+    _mark_loading(run)
+    try:
+        return train_run(run, lambda: stop["asked"])
+    finally:
+        lock.close()
+
+
+def train_run(run: RunDir, stop_requested: Callable[[], bool]) -> int:
+    """Train `run` here (or launch its ranks), leaving any failure in its status.json; returns the exit status."""
+    from engine.training.jobs import run_config
+    from engine.training.runs import RunError
+
+    try:
+        config = run_config(run)
+    except RunError as error:
+        _fail(run, str(error), "input")
+        return 2
+    import torch
+
+    if config.world_size > 1:
+        from engine.training.distributed import launch
+
+        return launch(run, config, _fail)
+    torch.set_num_threads(config.threads or os.cpu_count() or 1)
+    from engine.training.session import run_training
+
+    try:
+        run_training(run, config, stop_requested=stop_requested)
+    except Exception as error:
+        _fail(run, *describe_failure(error, config))
+        return 1
+    return 0
+
+
+def rank_main(run: RunDir) -> int:
+    """One rank of a distributed run: join the others, train, and on failure tell them (and status.json) why."""
+    stop = {"asked": False}
+
+    def ask_stop(signum: int, frame: object) -> None:
+        stop["asked"] = True  # every rank hears of it at the next step, and all stop there together
+
+    signal.signal(signal.SIGTERM, ask_stop)
+    signal.signal(signal.SIGINT, ask_stop)
+    rank = int(os.environ.get("RANK", "0"))
+    config = group = None
+    try:
+        import torch
+
+        from engine.training.config import TrainConfig
+        from engine.training.distributed import join
+        from engine.training.jobs import run_config
+        from engine.training.runs import ReadOnlyRunDir
+        from engine.training.session import run_training
+
+        config = run_config(run)  # this node's copy: it chooses the device and the timeout
+        torch.set_num_threads(config.threads_per_process)
+        group = join(config)
+        settings = group.broadcast_bytes(json.dumps(config.to_dict()).encode())
+        config = TrainConfig.from_dict(json.loads(settings))  # every rank trains rank 0's settings
+        run_training(
+            run if group.main else ReadOnlyRunDir(run.path), config, stop_requested=lambda: stop["asked"], group=group
+        )
+    except Exception as error:
+        from engine.training.distributed import is_communication_error, lost_contact
+        from engine.training.errors import TrainingError
+
+        communication = group is not None and is_communication_error(error)
+        if communication and not isinstance(error, TrainingError):  # the backend's words: put them in one sentence
+            traceback.print_exception(error)
+            message, kind = lost_contact(rank, error), "distributed"
+        else:
+            message, kind = describe_failure(error, config)
+        if group is not None:
+            group.publish_failure(message, kind, communication)
+            if group.main:
+                message, kind = group.root_cause(message, kind, communication)
+        if rank == 0:
+            _fail(run, message, kind)
+        else:
+            print(f"rank {rank} failed: {message}", file=sys.stderr, flush=True)
+        return 1
+    group.close()
+    return 0
+
+
+def describe_failure(error: Exception, config: object | None) -> tuple[str, str]:
+    """The one-line message and error_kind that status.json gets for `error` (tracebacks of bugs go to log.txt)."""
+    import torch
+
+    from corpora.errors import CorpusError
+    from engine.training.checkpoint import CheckpointError
+    from engine.training.errors import TrainingError
+    from engine.training.runs import RunError
+
+    if isinstance(error, TrainingError):
+        return str(error), error.kind
+    if isinstance(error, (CorpusError, RunError)):
+        return str(error), "input"
+    if isinstance(error, CheckpointError):
+        return f"{error} Start a new run, or restore the checkpoint.", "checkpoint"
+    if isinstance(error, (torch.OutOfMemoryError, MemoryError)):
+        traceback.print_exception(error)
+        device = (
+            "the GPU" if getattr(config, "device", "cpu") != "cpu" and torch.cuda.is_available() else "this machine"
+        )
+        return f"The job ran out of memory on {device}; use a smaller batch size, sequence length or model.", "oom"
+    traceback.print_exception(error)  # a bug: the traceback goes to log.txt, one line to status.json
+    first = (str(error).strip().splitlines() or [""])[0][:200]
+    return f"The job crashed with {type(error).__name__}: {first} (the traceback is in log.txt).", "crash"
+
+
+def _lock(run: RunDir) -> IO[bytes] | None:
+    """An exclusive lock held for this process's life (released by the OS even on kill -9)."""
+    handle = open(run.path / ".lock", "ab")  # noqa: SIM115 (held open for the process's life: that is the lock)
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.close()
+        return None
+    return handle
+
+
+def _mark_loading(run: RunDir) -> None:
+    status = run.status()
+    status.state, status.pid, status.error = "running", os.getpid(), None
+    status.started_at = status.updated_at = time.time()
+    for key in ("error_kind", *DISTRIBUTED_STATUS):  # a resumed run may train on another number of processes
+        status.extra.pop(key, None)
+    status.extra["phase"] = "loading"
+    run.write_status(status)
+
+
+def _fail(run: RunDir, message: str, kind: str) -> None:
+    print(f"failed: {message}", file=sys.stderr, flush=True)
+    status = run.status()
+    status.state, status.error, status.updated_at = "failed", message, time.time()
+    status.extra["error_kind"] = kind
+    status.extra.pop("phase", None)
+    run.write_status(status)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,252 @@
+"""Both loops in this process on tiny data: learning, files, metrics, control, halts and input errors."""
+
+from __future__ import annotations
+
+import itertools
+import math
+import threading
+
+import pytest
+import torch
+from training_helpers import assert_one_sentence, charlm_config, metrics, sentiment_config, wait_for, wait_for_state
+
+from engine.devices import resolve_device
+from engine.training import worker
+from engine.training.charlm import CharLMTrainer
+from engine.training.checkpoint import load_checkpoint
+from engine.training.config import parse_train_config
+from engine.training.errors import TrainingHalted
+from engine.training.jobs import create_run
+from engine.training.runs import RunDir
+from engine.training.session import run_training
+from engine.training.trainer import lr_factor, resolve_amp
+
+CHARLM_KEYS = {
+    "step",
+    "epoch",
+    "time",
+    "eval_time",
+    "lr",
+    "train_loss",
+    "grad_norm",
+    "grad_norm_max",
+    "throughput",
+    "train_bpc",
+    "train_ppl",
+}
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.mark.parametrize("regime", ["windows", "tbptt"])
+def test_the_character_model_learns_and_leaves_its_files(runs_root, text_file, regime):
+    run = create_run(runs_root, charlm_config(text_file, regime=regime, steps=60))
+    assert run_training(run, charlm_config(text_file, regime=regime, steps=60)) == "done"
+    records = metrics(run)
+    assert [r["step"] for r in records] == [10, 20, 30, 40, 50, 60]
+    assert all(set(r) >= CHARLM_KEYS for r in records)
+    evaluated = [r for r in records if "val_loss" in r]
+    assert [r["step"] for r in evaluated] == [20, 40, 60]
+    first, last = records[0], records[-1]
+    assert last["train_loss"] < first["train_loss"] - 0.5
+    assert evaluated[-1]["val_loss"] < evaluated[0]["val_loss"]
+    assert math.isclose(last["val_bpc"], last["val_loss"] / math.log(2))
+    assert math.isclose(last["val_ppl"], math.exp(last["val_loss"]))
+    status = run.status()
+    assert (status.state, status.step, status.total, status.device) == ("done", 60, 60, "cpu")
+    assert status.best_metric == "val_loss" and status.best_value == min(r["val_loss"] for r in evaluated)
+    assert status.throughput > 0 and status.throughput_unit == "tokens/s"
+    assert {p.name for p in run.checkpoints.iterdir()} == {"last.pt", "best.pt"}
+    sample = run.latest_sample()
+    # "The island" less the "T" this text never uses, then 30 drawn characters
+    assert (
+        sample["step"] == 60 and sample["text"].startswith("he island") and len(sample["text"]) == len("he island") + 30
+    )
+    last_pt = load_checkpoint(run.checkpoints / "last.pt")
+    assert last_pt["step"] == 60 and last_pt["history"] == records
+    assert (last_pt["loop"]["carry"] is None) == (regime == "windows")
+    assert "resumed" not in run.log_tail() and "".join(run.log_tail()) == ""  # in-process: output went to pytest
+
+
+def test_the_same_seed_gives_the_same_losses_and_another_seed_does_not(runs_root, text_file):
+    def losses(seed: int) -> list[float]:
+        config = charlm_config(text_file, steps=20, seed=seed, sample_every=0)
+        run = create_run(runs_root, config)
+        run_training(run, config)
+        return [r["train_loss"] for r in metrics(run)]
+
+    assert losses(4) == losses(4) != losses(5)
+
+
+def test_the_sentiment_model_learns_and_is_tested_once_with_the_best_weights(runs_root, review_folder):
+    config = sentiment_config(review_folder, epochs=5, bucket=True, pooling="max")
+    run = create_run(runs_root, config)
+    assert run_training(run, config) == "done"
+    records = metrics(run)
+    per_epoch = [r for r in records if "val_acc" in r]
+    assert [r["epoch"] for r in per_epoch] == [1.0, 2.0, 3.0, 4.0, 5.0]  # eval_every 0: each epoch
+    assert records[0]["train_loss"] > per_epoch[-1]["train_loss"]
+    assert per_epoch[-1]["val_acc"] >= 0.8
+    final = records[-1]
+    assert final["final"] and final["test_model"] == "best" and 0.0 <= final["test_acc"] <= 1.0
+    assert final["best_step"] == max(per_epoch, key=lambda r: (r["val_acc"], -r["step"]))["step"]
+    assert not any("test_acc" in r for r in records[:-1])  # the test set is never looked at before the end
+    status = run.status()
+    assert status.best_metric == "val_acc" and status.throughput_unit == "reviews/s"
+    vocab = load_checkpoint(run.checkpoints / "best.pt")["vocab"]
+    assert vocab["kind"] == "word" and vocab["tokens"][:2] == ["<pad>", "<unk>"]
+
+
+def run_in_thread(run: RunDir, config) -> tuple[threading.Thread, dict]:
+    outcome: dict = {}
+
+    def target() -> None:
+        outcome["state"] = run_training(run, config)
+
+    thread = threading.Thread(target=target, daemon=True)
+    thread.start()
+    return thread, outcome
+
+
+def test_pause_resume_and_stop_through_the_control_file(runs_root, text_file):
+    config = charlm_config(text_file, steps=100_000, sample_every=0, eval_every=1000, checkpoint_every=1000)
+    run = create_run(runs_root, config)
+    thread, outcome = run_in_thread(run, config)
+    wait_for(lambda: run.status().state == "running" and run.status().step > 5)
+    run.request("pause")
+    paused = wait_for_state(run, "paused")
+    assert run.pending_command() is None  # the job took the request
+    wait_for(lambda: run.status().step == paused.step, timeout=1)
+    run.request("resume")
+    wait_for(lambda: run.status().state == "running" and run.status().step > paused.step + 5)
+    run.request("stop")
+    thread.join(30)
+    assert outcome["state"] == "stopped"
+    status = run.status()
+    assert status.state == "stopped" and status.step > paused.step
+    assert load_checkpoint(run.checkpoints / "last.pt")["step"] == status.step  # the final checkpoint
+
+
+def test_a_resumed_run_continues_exactly_where_it_stopped(runs_root, text_file):
+    reference_config = charlm_config(text_file, steps=40, regime="tbptt", dropout=0.2)
+    reference = create_run(runs_root, reference_config)
+    run_training(reference, reference_config)
+    config = charlm_config(text_file, steps=40, regime="tbptt", dropout=0.2)
+    run = create_run(runs_root, config)
+    calls = {"n": 0}
+
+    def stop_after_25_polls() -> bool:
+        calls["n"] += 1
+        return calls["n"] > 25
+
+    assert run_training(run, config, stop_requested=stop_after_25_polls) == "stopped"
+    assert run.status().step == 25
+    assert run_training(run, config) == "done"
+    expected, resumed = load_checkpoint(reference.checkpoints / "last.pt"), load_checkpoint(run.checkpoints / "last.pt")
+    for key, value in expected["model"].items():
+        assert torch.equal(resumed["model"][key], value), key
+    # Records match too, except step 30's: its window of losses began at the resume (step 25).
+    ours, theirs = metrics(run), metrics(reference)
+    assert [r["step"] for r in ours] == [r["step"] for r in theirs] == [10, 20, 30, 40]
+    assert [r.get("val_loss") for r in ours] == [r.get("val_loss") for r in theirs]
+    assert [r["train_loss"] for r in ours if r["step"] != 30] == [r["train_loss"] for r in theirs if r["step"] != 30]
+
+
+def fail_with(monkeypatch, error_at_step: int, error: BaseException | None = None, loss: float | None = None) -> None:
+    """Make CharLMTrainer's step `error_at_step` raise `error` or return `loss`."""
+    original = CharLMTrainer.step_loss
+
+    def step_loss(self, step):
+        out = original(self, step)
+        if step == error_at_step:
+            if error is not None:
+                raise error
+            out.loss = out.loss * 0 + loss
+        return out
+
+    monkeypatch.setattr(CharLMTrainer, "step_loss", step_loss)
+
+
+@pytest.mark.parametrize(
+    ("loss", "fragment"),
+    [(float("nan"), "became nan at step 8"), (1e4, "exploded to 1e+04 at step 8, over 3× the first loss")],
+)
+def test_a_nan_or_exploding_loss_halts_the_run_keeping_the_last_checkpoint(
+    runs_root, text_file, monkeypatch, loss, fragment
+):
+    config = charlm_config(text_file, checkpoint_every=5)
+    run = create_run(runs_root, config)
+    fail_with(monkeypatch, 7, loss=loss)
+    assert worker.train_run(run, lambda: False) == 1
+    status = run.status()
+    assert status.state == "failed" and status.extra["error_kind"] == "halted"
+    assert fragment in status.error
+    assert_one_sentence(status.error)
+    assert load_checkpoint(run.checkpoints / "last.pt")["step"] == 5
+    monkeypatch.undo()
+    with pytest.raises(TrainingHalted):
+        fail_with(monkeypatch, 0, loss=float("inf"))
+        run_training(create_run(runs_root, config), config)
+
+
+def test_out_of_memory_and_crashes_fail_with_one_line(runs_root, text_file, monkeypatch):
+    config = charlm_config(text_file)
+    oom = create_run(runs_root, config)
+    fail_with(monkeypatch, 3, error=torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2 GiB"))
+    worker.train_run(oom, lambda: False)
+    assert oom.status().extra["error_kind"] == "oom"
+    assert (
+        oom.status().error
+        == "The job ran out of memory on this machine; use a smaller batch size, sequence length or model."
+    )
+    crash = create_run(runs_root, config)
+    monkeypatch.undo()
+    fail_with(monkeypatch, 3, error=KeyError("surprise"))
+    worker.train_run(crash, lambda: False)
+    assert crash.status().extra["error_kind"] == "crash"
+    assert crash.status().error.startswith("The job crashed with KeyError: 'surprise'")
+    assert_one_sentence(crash.status().error)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "fragment"),
+    [
+        ({"data": "missing.txt"}, "does not exist"),
+        ({"seq_length": 5000}, "too few to hold out 10% and still fill a sequence of 5,001"),
+        ({"device": "cuda"}, "CUDA was asked for"),
+        ({"device": "mps"}, "MPS was asked for"),
+    ],
+)
+def test_input_the_job_cannot_use_fails_with_one_sentence(runs_root, text_file, overrides, fragment):
+    if overrides.get("device") == "cuda" and torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    if overrides.get("device") == "mps" and torch.backends.mps.is_available():
+        pytest.skip("this machine has MPS")
+    overrides = dict(overrides)
+    data = text_file.parent / overrides.pop("data") if "data" in overrides else text_file
+    run = create_run(runs_root, charlm_config(data, **overrides))
+    worker.train_run(run, lambda: False)
+    status = run.status()
+    assert status.state == "failed" and status.extra["error_kind"] == "input"
+    assert fragment in status.error
+    assert_one_sentence(status.error)
+
+
+def test_devices_mixed_precision_and_the_schedule():
+    assert resolve_device("cpu").type == "cpu"
+    assert resolve_device("auto").type in ("cpu", "cuda", "mps")
+    assert resolve_amp("off", torch.device("cpu")) is None
+    assert resolve_amp("bf16", torch.device("cpu")) == torch.bfloat16
+    config = parse_train_config("charlm", lr_schedule="cosine", warmup_steps=10, steps=110)
+    factors = [lr_factor(config, step, 110) for step in range(110)]
+    assert factors[0] == pytest.approx(0.1) and factors[9] == 1.0 and factors[10] == 1.0
+    assert factors[60] == pytest.approx(0.55) and factors[-1] == pytest.approx(0.1, abs=1e-3)
+    assert all(a >= b for a, b in itertools.pairwise(factors[10:]))
+    constant = parse_train_config("charlm", steps=10, lr_schedule="none")
+    assert {lr_factor(constant, step, 10) for step in range(10)} == {1.0}

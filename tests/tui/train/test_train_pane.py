@@ -1,0 +1,260 @@
+"""The Train pane over run directories, driven by keys through Pilot at 80×24.
+
+The runs here are written with engine.training.runs directly, as a job process (or a headless
+`rnn-tui train` in another terminal) would write them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+
+from textual.widgets import DataTable, Static
+
+from engine.training.runs import RunDir, RunStatus
+from tests.tui.conftest import SIZE, wait_until
+from tui.app import RnnTuiApp
+from tui.quit import QuitScreen
+from tui.train.pane import TrainPane
+
+
+def make_run(root, name, job="charlm", state="running", step=40, total=100, pid=None, error=None, records=5):
+    run = RunDir.create(root, job, {"data": "tiny.txt"}, name=name)
+    for i in range(records):
+        record = {"step": i * 10, "train_loss": 3.0 - 0.3 * i, "lr": 0.005, "grad_norm": 1.5}
+        if job == "charlm":
+            record["val_loss"] = 3.1 - 0.3 * i
+        else:
+            record["val_acc"] = 0.5 + 0.05 * i
+        run.append_metric(record)
+    now = time.time()
+    run.write_status(
+        RunStatus(
+            state=state,
+            step=step,
+            total=total,
+            device="cpu",
+            pid=pid,
+            started_at=now - 10,
+            updated_at=now,
+            throughput=12_345,
+            throughput_unit="tok/s",
+            best_metric="val_loss",
+            best_value=1.9,
+            error=error,
+        )
+    )
+    return run
+
+
+def train_pane(app) -> TrainPane:
+    return app.query_one(TrainPane)
+
+
+def records_of(pane: TrainPane, run: RunDir | None) -> int:
+    history = pane.histories.get(run.path) if run is not None else None
+    return len(history.records) if history else 0
+
+
+def text_of(app, selector: str) -> str:
+    return str(app.query_one(selector, Static).render())
+
+
+async def test_runs_show_up_with_their_state(tmp_path):
+    make_run(tmp_path, "20261128-100000-charlm-aaaa", pid=os.getpid())
+    make_run(
+        tmp_path, "20261128-090000-sentiment-bbbb", job="sentiment", state="failed", error="loss became NaN at step 40"
+    )
+    app = RnnTuiApp(runs_root=tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("f3")
+        table = app.query_one("#runs", DataTable)
+        await wait_until(pilot, lambda: table.row_count == 2)
+        assert app.query_one("#runs").has_focus
+        first = [str(c) for c in table.get_row_at(0)]
+        assert first[:5] == ["11-28 10:00 aaaa", "charlm", "running", "cpu", "40/100"]
+        assert first[6] == "12.3k tok/s" and first[7] == "val_loss 1.9"
+        await wait_until(pilot, lambda: "40/100" in text_of(app, "#run-speed"))
+        pane = train_pane(app)
+        await wait_until(pilot, lambda: records_of(pane, pane.selected) == 5)
+        await pilot.press("down")
+        await wait_until(pilot, lambda: "loss became NaN at step 40" in text_of(app, "#run-text"))
+        assert "sentiment" in text_of(app, "#run-header")
+
+
+async def test_a_headless_run_appears_while_watching(tmp_path):
+    app = RnnTuiApp(runs_root=tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("f3")
+        await wait_until(pilot, lambda: "No runs yet" in text_of(app, "#train-message"))
+        run = make_run(tmp_path, "20261128-110000-charlm-cccc", pid=os.getpid(), records=2)
+        table = app.query_one("#runs", DataTable)
+        await wait_until(pilot, lambda: table.row_count == 1)
+        pane = train_pane(app)
+        await wait_until(pilot, lambda: pane.selected == run and records_of(pane, run) == 2)
+        run.append_metric({"step": 20, "train_loss": 2.0})
+        run.write_status(RunStatus(state="running", step=77, total=100, device="cpu", pid=os.getpid()))
+        await wait_until(pilot, lambda: records_of(pane, run) == 3)
+        await wait_until(pilot, lambda: str(table.get_cell_at((0, 4))) == "77/100")
+        assert not app.query_one("#train-message").display
+
+
+async def test_a_killed_job_reads_as_failed(tmp_path):
+    dead_pid = 2**22 + 12345  # beyond pid_max on Linux: no such process
+    make_run(tmp_path, "20261128-120000-charlm-dddd", pid=dead_pid)
+    app = RnnTuiApp(runs_root=tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("f3")
+        await wait_until(pilot, lambda: "ended without a word" in text_of(app, "#run-text"))
+
+
+async def test_pause_stop_and_resume_keys_talk_to_the_job(tmp_path):
+    run = make_run(tmp_path, "20261128-130000-charlm-eeee", pid=os.getpid())
+    app = RnnTuiApp(runs_root=tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("f3")
+        await wait_until(pilot, lambda: train_pane(app).selected == run)
+        await pilot.press("p")
+        assert run.pending_command() == "pause"
+        run.write_status(RunStatus(state="paused", step=40, total=100, device="cpu", pid=os.getpid()))
+        await wait_until(pilot, lambda: train_pane(app)._row(run).status.state == "paused")
+        await pilot.press("p")
+        assert run.pending_command() == "resume"
+        await pilot.press("r")
+        assert "stop it before resuming" in text_of(app, "#train-message")
+        await pilot.press("s")
+        assert run.pending_command() == "stop"
+        run.write_status(RunStatus(state="done", step=100, total=100, device="cpu"))
+        await wait_until(pilot, lambda: train_pane(app)._row(run).status.state == "done")
+        await pilot.press("s")
+        assert "already done" in text_of(app, "#train-message")
+        await pilot.press("r")
+        assert "nothing left to train" in text_of(app, "#train-message")
+
+
+async def test_plot_cycles_metrics_and_compares_two_runs(tmp_path):
+    first = make_run(tmp_path, "20261128-140000-charlm-ffff", state="done")
+    second = make_run(tmp_path, "20261128-150000-charlm-gggg", state="done")
+    app = RnnTuiApp(runs_root=tmp_path)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("f3")
+        pane = train_pane(app)
+        await wait_until(pilot, lambda: pane.selected == second and pane._plotted is not None)
+        assert pane._plotted[2] == "loss"
+        await pilot.press("m")
+        assert pane._plotted[2] == "bits per character"
+        await pilot.press("m", "m", "m")
+        assert pane._plotted[2] == "loss"
+        await pilot.press("v")
+        await pilot.press("down")
+        await wait_until(pilot, lambda: pane.selected == first and len(pane._plotted[0]) == 2)
+        assert pane._plotted[0] == (first.path, second.path)
+        assert "comparing with 20261128-150000-charlm-gggg" in text_of(app, "#run-header")
+        await pilot.press("v", "v")  # mark this one, then clear
+        assert pane.compared is None
+
+
+async def test_log_tail_toggles(tmp_path):
+    run = make_run(tmp_path, "20261128-160000-charlm-hhhh", state="stopped")
+    run.log_path.write_text("".join(f"line {i}\n" for i in range(30)))
+    app = RnnTuiApp(runs_root=tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("f3")
+        await wait_until(pilot, lambda: train_pane(app).selected == run)
+        await pilot.press("o")
+        await wait_until(pilot, lambda: "line 29" in text_of(app, "#run-text"))
+        assert "line 17" not in text_of(app, "#run-text")
+
+
+async def test_quit_with_active_jobs_asks_and_can_stop_them(tmp_path):
+    run = make_run(tmp_path, "20261128-170000-charlm-iiii", pid=os.getpid())
+    app = RnnTuiApp(runs_root=tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("q")
+        await wait_until(pilot, lambda: isinstance(app.screen, QuitScreen))
+        await pilot.press("escape")
+        assert not isinstance(app.screen, QuitScreen) and app.is_running
+        await pilot.press("q")
+        await wait_until(pilot, lambda: isinstance(app.screen, QuitScreen))
+        await pilot.press("s")
+        await wait_until(pilot, lambda: not app.is_running)
+    assert run.pending_command() == "stop"
+
+
+async def test_quit_can_leave_jobs_running(tmp_path):
+    run = make_run(tmp_path, "20261128-180000-charlm-jjjj", pid=os.getpid())
+    app = RnnTuiApp(runs_root=tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("q")
+        await wait_until(pilot, lambda: isinstance(app.screen, QuitScreen))
+        await pilot.press("l")
+        await wait_until(pilot, lambda: not app.is_running)
+    assert run.pending_command() is None
+    assert json.loads(run.status_path.read_text())["state"] == "running"
+
+
+async def test_unreadable_runs_root_is_one_message(tmp_path):
+    root = tmp_path / "not-a-dir"
+    root.write_text("oops")
+    app = RnnTuiApp(runs_root=root)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("f3")
+        await wait_until(pilot, lambda: "Cannot read the runs directory" in text_of(app, "#train-message"))
+
+
+async def test_new_run_from_the_form_trains_to_the_end(tmp_path):
+    """n opens the form; a tiny character model starts in its own process and finishes."""
+    from tests.tui.conftest import type_into
+
+    text = tmp_path / "tiny.txt"
+    text.write_text("the island and the engineer walked along the shore. " * 60)
+    runs = tmp_path / "runs"
+    app = RnnTuiApp(runs_root=runs)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("f3", "n")
+        await type_into(pilot, "#field-data", str(text))
+        await type_into(pilot, "#field-embed_size", "8")
+        await type_into(pilot, "#field-hidden_size", "16")
+        await type_into(pilot, "#field-steps", "0")
+        await pilot.press("ctrl+s")
+        error = str(app.screen.query_one("#form-error", Static).render())
+        assert "steps must be at least 1" in error
+        await type_into(pilot, "#field-steps", "30")
+        await pilot.press("ctrl+s")
+        pane = train_pane(app)
+        await wait_until(pilot, lambda: pane.rows and pane.rows[0].status.state == "done", timeout=90)
+        row = pane.rows[0]
+        assert row.status.step == 30 and row.job == "charlm"
+        assert (row.run.checkpoints / "last.pt").is_file()
+        await wait_until(pilot, lambda: records_of(pane, row.run) > 0)
+        assert all("step" in record for record in pane.histories[row.run.path].records)
+        await wait_until(pilot, lambda: "sample at step 30" in text_of(app, "#run-text"))
+
+
+async def test_rewritten_metrics_start_the_history_over(tmp_path):
+    """A resume rewrites metrics.jsonl from the checkpoint's history; the pane follows it."""
+    run = make_run(tmp_path, "20261128-190000-charlm-kkkk", state="stopped", records=6)
+    app = RnnTuiApp(runs_root=tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("f3")
+        pane = train_pane(app)
+        await wait_until(pilot, lambda: records_of(pane, run) == 6)
+        run.metrics_path.write_text(json.dumps({"step": 0, "train_loss": 3.0}) + "\n")
+        await wait_until(pilot, lambda: records_of(pane, run) == 1)
+
+
+async def test_a_distributed_run_shows_its_world_size_and_every_ranks_device(tmp_path):
+    run = make_run(tmp_path, "20261128-200000-charlm-llll", pid=os.getpid())
+    status = run.status()
+    status.device = "cuda"
+    status.extra.update(world_size=8, backend="nccl", rank_devices=[f"cuda:{rank}" for rank in range(8)])
+    run.write_status(status)
+    app = RnnTuiApp(runs_root=tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("f3")
+        table = app.query_one("#runs", DataTable)
+        await wait_until(pilot, lambda: table.row_count == 1)
+        assert str(table.get_cell_at((0, 3))) == "cuda×8"
+        await wait_until(pilot, lambda: "8 ranks: cuda:0, cuda:1" in text_of(app, "#run-header"))
+        assert "cuda:7" in text_of(app, "#run-header")

@@ -1,0 +1,94 @@
+"""The new-run form: job, preset, and every setting of `engine.training.config.FORM_FIELDS`.
+
+It returns a validated `TrainConfig` (or None); validation is torch-free, so it answers at once.
+"""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Grid, Horizontal, Vertical, VerticalScroll
+from textual.reactive import reactive
+from textual.widgets import Button, Checkbox, Input, Label, Select, Static
+
+from engine.training.config import (
+    DEFAULT_PRESET,
+    FORM_FIELDS,
+    JOBS,
+    FormField,
+    TrainConfig,
+    TrainConfigError,
+    parse_train_config,
+    preset_names,
+)
+from tui.forms import FormScreen
+
+
+def _shown(value: object) -> str:
+    return "" if value is None else f"{value:g}" if isinstance(value, float) else str(value)
+
+
+class TrainForm(FormScreen[TrainConfig]):
+    """A new training job: changing the job or the preset refills the fields."""
+
+    BINDINGS = [
+        Binding("escape", "cancel", "Cancel", id="train_form.cancel"),
+        Binding("ctrl+s", "apply", "Start", id="train_form.apply"),
+    ]
+
+    errors = (TrainConfigError,)
+    job = reactive("charlm", recompose=True)
+    preset = reactive(DEFAULT_PRESET, recompose=True)
+
+    def compose(self) -> ComposeResult:
+        config = parse_train_config(self.job, self.preset)
+        with Vertical(id="train-form"):
+            yield Static("[b]New training run[/]  [dim]Enter or ctrl+s starts it, Esc cancels[/]")
+            with Horizontal(id="train-form-top"):
+                yield Label("Job ")
+                yield Select([(job, job) for job in JOBS], value=self.job, allow_blank=False, compact=True, id="job")
+                yield Label("Preset ")
+                yield Select(
+                    [(name, name) for name in preset_names(self.job)],
+                    value=self.preset,
+                    allow_blank=False,
+                    compact=True,
+                    id="preset",
+                )
+            with VerticalScroll(id="train-form-fields"), Grid(id="train-form-grid"):
+                for field in FORM_FIELDS[self.job]:
+                    yield Label(field.label, classes="train-form-label")
+                    yield self._widget(field, getattr(config, field.name))
+            yield Static(id="form-error")
+            with Horizontal(id="train-form-buttons"):
+                yield Button("Start", variant="primary", id="start", compact=True)
+                yield Button("Cancel", id="cancel", compact=True)
+
+    def _widget(self, field: FormField, value: object):
+        widget_id = f"field-{field.name}"
+        if field.kind == "choice":
+            return Select([(c, c) for c in field.choices], value=value, allow_blank=False, compact=True, id=widget_id)
+        if field.kind == "bool":
+            return Checkbox(field.help or "", bool(value), compact=True, id=widget_id)
+        return Input(_shown(value), placeholder=field.help, compact=True, id=widget_id, tooltip=field.help or None)
+
+    def on_mount(self) -> None:
+        self.query_one("#job", Select).focus()
+
+    def on_select_changed(self, event: Select.Changed) -> None:
+        if event.select.id == "job" and event.value != self.job:
+            self.preset = DEFAULT_PRESET
+            self.job = str(event.value)
+        elif event.select.id == "preset" and event.value != self.preset:
+            self.preset = str(event.value)
+
+    def values(self) -> dict[str, object]:
+        """What the fields hold now, as the user typed it."""
+        values: dict[str, object] = {}
+        for field in FORM_FIELDS[self.job]:
+            widget = self.query_one(f"#field-{field.name}")
+            values[field.name] = str(widget.value) if isinstance(widget, Select) else widget.value
+        return values
+
+    def build(self) -> TrainConfig:
+        return parse_train_config(self.job, self.preset, **self.values())
