@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
+from book_common import RecipeEvents
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
@@ -189,10 +190,9 @@ def train_book_charlm(
         if not np.isfinite(loss):
             run.stopped = f"loss became {loss} at step {run.steps}"
             break
-        if run.steps % eval_every == 0 or run.steps == max_steps:
-            if evaluate(run.steps, loss):
-                run.stopped = f"target {target} reached"
-                break
+        if (run.steps % eval_every == 0 or run.steps == max_steps) and evaluate(run.steps, loss):
+            run.stopped = f"target {target} reached"
+            break
         if max_seconds is not None and time.perf_counter() - start >= max_seconds:
             if not run.evals or run.evals[-1].step != run.steps:
                 evaluate(run.steps, loss)
@@ -207,34 +207,30 @@ def train_book_charlm(
 def main(argv: list[str] | None = None) -> int:
     """Train the book's model on a text file and print one JSON line per event (ready, eval, end)."""
     import argparse
-    import json
-    from dataclasses import asdict
 
     parser = argparse.ArgumentParser(description="The book's character model, timed; JSON lines on stdout.")
     parser.add_argument("text", help="the text file (cut at the book's markers when it is the Gutenberg book)")
     parser.add_argument("--max-steps", type=int, default=10_000)
     parser.add_argument("--eval-every", type=int, default=50)
     parser.add_argument("--target", type=float, default=1.40, help="stop at the first validation at or below this loss")
-    parser.add_argument("--max-seconds", type=float, default=None, help="stop after this much wall time, data preparation included")
-    parser.add_argument("--val-windows", type=int, default=None, help="score this many evenly spaced windows (default: all)")
+    parser.add_argument(
+        "--max-seconds", type=float, default=None, help="stop after this much wall time, data preparation included"
+    )
+    parser.add_argument(
+        "--val-windows", type=int, default=None, help="score this many evenly spaced windows (default: all)"
+    )
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args(argv)
 
-    def emit(event: str, **values) -> None:
-        print(json.dumps({"event": event, **values}), flush=True)
-
-    started = time.perf_counter()
+    events = RecipeEvents(args.max_seconds)
     data = load_char_data(args.text)
     windows = validation_windows(data.valid_ids, args.val_windows)
-    emit(
-        "ready",
+    events.ready(
         characters=data.characters,
         vocab=data.vocab_size,
         train=len(data.train_ids),
         valid=len(data.valid_ids),
         windows=len(windows),
-        prep_s=time.perf_counter() - started,
-        threads=torch.get_num_threads(),
     )
     run = train_book_charlm(
         data,
@@ -242,13 +238,11 @@ def main(argv: list[str] | None = None) -> int:
         max_steps=args.max_steps,
         eval_every=args.eval_every,
         target=args.target,
-        max_seconds=None if args.max_seconds is None else args.max_seconds - (time.perf_counter() - started),
+        max_seconds=events.remaining_s(),
         seed=args.seed,
-        on_eval=lambda point: emit("eval", **asdict(point)),
+        on_eval=events.eval,
     )
-    if args.max_seconds is not None and run.stopped.startswith("time cap"):
-        run.stopped = f"time cap {args.max_seconds:g} s"
-    emit("end", steps=run.steps, train_s=run.train_s, total_s=run.total_s, stopped=run.stopped, tokens_per_s=run.tokens_per_s)
+    events.end(run, "steps", "tokens_per_s")
     return 0
 
 

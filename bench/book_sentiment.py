@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
+from book_common import RecipeEvents
 from torch import nn
 from torch.utils.data import DataLoader
 
@@ -91,7 +92,7 @@ class BookSentimentRNN(nn.Module):
     def forward(self, text: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         out = self.embedding(text)
         out = nn.utils.rnn.pack_padded_sequence(out, lengths.cpu().numpy(), enforce_sorted=False, batch_first=True)
-        out, (hidden, cell) = self.rnn(out)
+        out, (hidden, _cell) = self.rnn(out)
         out = hidden[-1, :, :]
         out = self.fc1(out)
         out = self.relu(out)
@@ -207,42 +208,29 @@ def train_book_sentiment(
 def main(argv: list[str] | None = None) -> int:
     """Train the book's classifier and print one JSON line per event (ready, eval after each epoch, end)."""
     import argparse
-    import json
-    from dataclasses import asdict
 
     parser = argparse.ArgumentParser(description="The book's IMDb sentiment recipe, timed; JSON lines on stdout.")
     parser.add_argument("source", help="a review folder (train.* and test.*), file or aclImdb/ (see corpora.reviews)")
     parser.add_argument("--epochs", type=int, default=NUM_EPOCHS)
     parser.add_argument("--target", type=float, default=None, help="stop at the first test accuracy at or above this")
-    parser.add_argument("--max-seconds", type=float, default=None, help="stop after this much wall time, data preparation included")
+    parser.add_argument(
+        "--max-seconds", type=float, default=None, help="stop after this much wall time, data preparation included"
+    )
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args(argv)
 
-    def emit(event: str, **values) -> None:
-        print(json.dumps({"event": event, **values}), flush=True)
-
-    started = time.perf_counter()
+    events = RecipeEvents(args.max_seconds)
     data = load_review_data(args.source)
-    emit(
-        "ready",
-        train=len(data.train),
-        valid=len(data.valid),
-        test=len(data.test),
-        vocab=len(data.vocab),
-        prep_s=time.perf_counter() - started,
-        threads=torch.get_num_threads(),
-    )
+    events.ready(train=len(data.train), valid=len(data.valid), test=len(data.test), vocab=len(data.vocab))
     run = train_book_sentiment(
         data,
         num_epochs=args.epochs,
         target=args.target,
-        max_seconds=None if args.max_seconds is None else args.max_seconds - (time.perf_counter() - started),
+        max_seconds=events.remaining_s(),
         seed=args.seed,
-        on_eval=lambda point: emit("eval", **asdict(point)),
+        on_eval=events.eval,
     )
-    if args.max_seconds is not None and run.stopped.startswith("time cap"):
-        run.stopped = f"time cap {args.max_seconds:g} s"
-    emit("end", reviews=run.reviews, train_s=run.train_s, total_s=run.total_s, stopped=run.stopped, reviews_per_s=run.reviews_per_s)
+    events.end(run, "reviews", "reviews_per_s")
     return 0
 
 

@@ -80,7 +80,9 @@ def main() -> None:
         f"{plain / (warm_load + warm_encode):5.1f}× (with the load)"
         f"; target ≥ 10×"
     )
-    print(f"  tokens in the train split: {int(split.lengths.sum()):,}; mean {float(np.mean(split.lengths)):.1f} per review")
+    print(
+        f"  tokens in the train split: {int(split.lengths.sum()):,}; mean {float(np.mean(split.lengths)):.1f} per review"
+    )
 
 
 if __name__ == "__main__":

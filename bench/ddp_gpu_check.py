@@ -2,8 +2,8 @@
 
 Trains the charlm `default` preset on `cuda` twice, for the same number of steps, in a scratch runs
 directory:
-  - plain: the ordinary single-process job (`engine.train.run_training` in this process);
-  - ddp:   the distributed job with one rank (`engine.distributed.launch`, the code a job process
+  - plain: the ordinary single-process job (`engine.training.session.run_training` in this process);
+  - ddp:   the distributed job with one rank (`engine.training.distributed.launch`, the code a job process
            runs for `--nproc-per-node N`): torchrun starts the rank, which joins an NCCL process
            group on cuda:0, wraps the model in DistributedDataParallel and agrees with itself on
            control and loss each step.
@@ -31,10 +31,10 @@ sys.path.insert(0, str(REPO))
 import torch  # noqa: E402
 import torch.distributed as dist  # noqa: E402
 
-from engine.checkpoint import load_checkpoint  # noqa: E402
-from engine.jobs import create_run  # noqa: E402
-from engine.runs import RunDir  # noqa: E402
-from engine.train_config import parse_train_config  # noqa: E402
+from engine.training.checkpoint import load_checkpoint  # noqa: E402
+from engine.training.config import parse_train_config  # noqa: E402
+from engine.training.jobs import create_run  # noqa: E402
+from engine.training.runs import RunDir  # noqa: E402
 
 DEFAULT_TEXT = REPO.parent / "shared" / "data" / "mysterious_island_1268-0.txt"
 
@@ -62,24 +62,34 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--text", type=Path, default=DEFAULT_TEXT)
     parser.add_argument("--steps", type=int, default=300)
-    parser.add_argument("--device", default="cuda", choices=["cuda", "cpu"], help="cpu only to smoke-test this script (gloo)")
+    parser.add_argument(
+        "--device", default="cuda", choices=["cuda", "cpu"], help="cpu only to smoke-test this script (gloo)"
+    )
     parser.add_argument("--out", default=None)
     args = parser.parse_args()
     if args.device == "cuda" and not (torch.cuda.is_available() and dist.is_nccl_available()):
         build = f"built for CUDA {torch.version.cuda}" if torch.version.cuda else "a CPU-only build"
-        print(f"No CUDA GPU with NCCL here (torch {torch.__version__}, {build}): this script checks the NCCL path; nothing to do.")
+        print(
+            f"No CUDA GPU with NCCL here (torch {torch.__version__}, {build}): this script checks the NCCL path; nothing to do."
+        )
         return 0
     if not args.text.is_file():
         raise SystemExit(f"{args.text} is missing; pass --text NOVEL.txt.")
-    from engine.distributed import launch
-    from engine.train import run_training
-    from engine.worker import _fail
+    from engine.training.distributed import launch
+    from engine.training.session import run_training
+    from engine.training.worker import _fail
 
     root = Path(tempfile.mkdtemp(prefix="rnn-tui-ddp-gpu-"))
-    settings = dict(
-        data=str(args.text), device=args.device, steps=args.steps, eval_every=args.steps, checkpoint_every=args.steps,
-        sample_every=0, log_every=10, dist_timeout=120,
-    )
+    settings = {
+        "data": str(args.text),
+        "device": args.device,
+        "steps": args.steps,
+        "eval_every": args.steps,
+        "checkpoint_every": args.steps,
+        "sample_every": 0,
+        "log_every": 10,
+        "dist_timeout": 120,
+    }
     report: dict = {
         "torch": torch.__version__,
         "gpu": torch.cuda.get_device_name(0) if args.device == "cuda" else None,
@@ -96,7 +106,7 @@ def main() -> int:
     config = parse_train_config("charlm", "default", **settings, nproc_per_node=1)
     ddp = create_run(root, config)
     start = time.perf_counter()
-    code = launch(ddp, config, _fail)  # torchrun → python -m engine.worker RUN --rank → NCCL group of one
+    code = launch(ddp, config, _fail)  # torchrun → python -m engine.training.worker RUN --rank → NCCL group of one
     report["ddp"] = {**side(ddp, time.perf_counter() - start), "exit_status": code}
     print(json.dumps({"ddp": report["ddp"]}), flush=True)
 
@@ -111,7 +121,9 @@ def main() -> int:
     print(text)
     plain_rate, ddp_rate = report["plain"]["tokens_per_s"], report["ddp"]["tokens_per_s"]
     if plain_rate and ddp_rate:
-        print(f"tokens/s: plain {plain_rate:,.0f} · DDP on 1 rank ({expected_backend}) {ddp_rate:,.0f} ({ddp_rate / plain_rate:.2f}×)")
+        print(
+            f"tokens/s: plain {plain_rate:,.0f} · DDP on 1 rank ({expected_backend}) {ddp_rate:,.0f} ({ddp_rate / plain_rate:.2f}×)"
+        )
     return 0 if report["ok"] else 1
 
 

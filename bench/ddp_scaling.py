@@ -1,6 +1,6 @@
 """Data-parallel scaling on this machine: the character model's throughput with 1 process and with N.
 
-Each side is rnn-tui's own job (`engine.jobs`, as `rnn-tui train` starts one) on the `default`
+Each side is rnn-tui's own job (`engine.training.jobs`, as `rnn-tui train` starts one) on the `default`
 charlm preset, the same global batch of 64 windows, for a fixed wall time: one process with every
 core's thread, then `--nproc-per-node N` through torchrun (gloo on the CPU, DDP), the cores shared
 out (`threads` ÷ N each). Validation, samples and checkpoints are pushed past the end, so the
@@ -26,17 +26,22 @@ from pathlib import Path
 
 from harness import DEFAULT_DATA, load_line, print_header, run_job, write_json
 
-from engine.train_config import parse_train_config
+from engine.training.config import parse_train_config
 
 TEXT_FILE = "mysterious_island_1268-0.txt"
 NEVER = 100_000_000  # steps: validation, samples and checkpoints stay out of the measured window
 
 
 def measure(nproc: int, args: argparse.Namespace, runs_dir: Path) -> dict:
-    overrides = dict(
-        data=str(args.data / TEXT_FILE), steps=NEVER, eval_every=NEVER, sample_every=0, checkpoint_every=NEVER,
-        log_every=args.log_every, nproc_per_node=nproc,
-    )
+    overrides = {
+        "data": str(args.data / TEXT_FILE),
+        "steps": NEVER,
+        "eval_every": NEVER,
+        "sample_every": 0,
+        "checkpoint_every": NEVER,
+        "log_every": args.log_every,
+        "nproc_per_node": nproc,
+    }
     before = load_line("before")
     process = run_job("charlm", args.preset, overrides, runs_dir=runs_dir, max_seconds=args.seconds)
     after = load_line("after")
@@ -47,7 +52,9 @@ def measure(nproc: int, args: argparse.Namespace, runs_dir: Path) -> dict:
     overall = None
     if len(records) > 1:
         first, last = records[0], records[-1]
-        overall = (last["step"] - first["step"]) * config.batch_size * config.seq_length / (last["time"] - first["time"])
+        overall = (
+            (last["step"] - first["step"]) * config.batch_size * config.seq_length / (last["time"] - first["time"])
+        )
     return {
         "processes": nproc,
         "threads_per_process": max(1, (os.cpu_count() or 1) // nproc),
@@ -65,10 +72,14 @@ def measure(nproc: int, args: argparse.Namespace, runs_dir: Path) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help=f"folder holding {TEXT_FILE} (default: %(default)s)")
+    parser.add_argument(
+        "--data", type=Path, default=DEFAULT_DATA, help=f"folder holding {TEXT_FILE} (default: %(default)s)"
+    )
     parser.add_argument("--seconds", type=float, default=60.0, help="wall time of each side (default: %(default)s)")
     parser.add_argument("--rounds", type=int, default=1, help="times each side runs, in turn (default: %(default)s)")
-    parser.add_argument("--nproc", default="1,2", help="process counts to compare, one side each (default: %(default)s)")
+    parser.add_argument(
+        "--nproc", default="1,2", help="process counts to compare, one side each (default: %(default)s)"
+    )
     parser.add_argument("--preset", default="default")
     parser.add_argument("--log-every", type=int, default=10)
     parser.add_argument("--json", default=None, metavar="FILE")
@@ -85,7 +96,9 @@ def main() -> None:
             print(f"  {side['command'][0]}", flush=True)
             print(f"    {side['load'][0]}\n    {side['load'][1]}", flush=True)
     print()
-    print(f"{'processes':>9}  {'threads each':>12}  {'median tokens/s':>15}  {'overall tokens/s':>16}  {'steps':>6}  {'cores busy':>10}  state")
+    print(
+        f"{'processes':>9}  {'threads each':>12}  {'median tokens/s':>15}  {'overall tokens/s':>16}  {'steps':>6}  {'cores busy':>10}  state"
+    )
     for side in sides:
         print(
             f"{side['processes']:>9}  {side['threads_per_process']:>12}  {side['tokens_per_s'] or 0:>15,.0f}  "

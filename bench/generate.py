@@ -8,7 +8,7 @@ or the model of a trained run with `--run`.
            prompt one character at a time, then for each character `model(x, hidden, cell)` and
            `Categorical(logits=logits * scale_factor).sample()`, the text grown with `+=`. As
            printed, it runs without `torch.no_grad()`.
-  sampler  rnn-tui's engine.generate.Sampler in this process (what the Generate pane runs).
+  sampler  rnn-tui's engine.generation.sampler.Sampler in this process (what the Generate pane runs).
   cli      `rnn-tui generate` in its own process, streaming to a pipe (it flushes every 10 ms);
            this script reads the pipe and times each character as it arrives. Its clock starts
            when the prompt appears on stdout: the model is loaded by then, and the state is
@@ -114,16 +114,27 @@ def median_side(runs: list[Side]) -> Side:
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--run", default=None, help="a trained charlm run (name under --runs-dir, or a path) instead of random weights")
+    parser.add_argument(
+        "--run", default=None, help="a trained charlm run (name under --runs-dir, or a path) instead of random weights"
+    )
     parser.add_argument("--runs-dir", default=None, help="where --run lives (default: rnn-tui's runs root)")
-    parser.add_argument("--data", default=str(DEFAULT_DATA), help=f"the data directory holding {TEXT_FILE} (for the vocabulary)")
-    parser.add_argument("--length", type=int, default=10_000, help="characters to generate on each side (default 10,000)")
+    parser.add_argument(
+        "--data", default=str(DEFAULT_DATA), help=f"the data directory holding {TEXT_FILE} (for the vocabulary)"
+    )
+    parser.add_argument(
+        "--length", type=int, default=10_000, help="characters to generate on each side (default 10,000)"
+    )
     parser.add_argument("--prompt", default="The island")
     parser.add_argument(
-        "--only", choices=["book", "sampler", "cli", "ui", "ui-rewrap"], action="append", help="run only these sides (repeatable)"
+        "--only",
+        choices=["book", "sampler", "cli", "ui", "ui-rewrap"],
+        action="append",
+        help="run only these sides (repeatable)",
     )
     parser.add_argument("--size", default="80x24", help="terminal size of the ui sides (default 80x24)")
-    parser.add_argument("--repeat", type=int, default=3, help="runs of the sampler and cli sides; the median run is shown (default 3)")
+    parser.add_argument(
+        "--repeat", type=int, default=3, help="runs of the sampler and cli sides; the median run is shown (default 3)"
+    )
     parser.add_argument("--book-repeat", type=int, default=1, help="runs of the book side (default 1: it is slow)")
     parser.add_argument("--json", default=None, metavar="FILE", help="also write the figures as JSON")
     return parser.parse_args()
@@ -145,11 +156,11 @@ def book_model_run(root: Path, chars: list[str]) -> str:
     """A charlm run holding a book-sized model with random weights (best.pt), as a trained run would."""
     import torch
 
-    from engine.checkpoint import save_checkpoint
-    from engine.jobs import create_run
     from engine.models import build_model
-    from engine.runs import RunStatus
-    from engine.train_config import parse_train_config
+    from engine.training.checkpoint import save_checkpoint
+    from engine.training.config import parse_train_config
+    from engine.training.jobs import create_run
+    from engine.training.runs import RunStatus
 
     config = parse_train_config("charlm", "book", data="gutenberg:1268", seed=1)
     run = create_run(root, config, "book-sized-random")
@@ -158,8 +169,16 @@ def book_model_run(root: Path, chars: list[str]) -> str:
     save_checkpoint(
         run.checkpoints / "best.pt",
         {
-            "job": "charlm", "config": config.to_dict(), "step": 0, "elapsed": 0.0, "model": model.state_dict(),
-            "optimizer": None, "vocab": {"kind": "char", "chars": chars}, "history": [], "best": None, "loop": {},
+            "job": "charlm",
+            "config": config.to_dict(),
+            "step": 0,
+            "elapsed": 0.0,
+            "model": model.state_dict(),
+            "optimizer": None,
+            "vocab": {"kind": "char", "chars": chars},
+            "history": [],
+            "best": None,
+            "loop": {},
         },
     )
     run.write_status(RunStatus(state="done", updated_at=time.time()))
@@ -169,7 +188,9 @@ def book_model_run(root: Path, chars: list[str]) -> str:
 # ----------------------------------------------------------------------------------- the book
 
 
-def book_sample(model, char2int, char_array, starting_str, len_generated_text=500, scale_factor=1.0, marks=None, start=0.0):
+def book_sample(
+    model, char2int, char_array, starting_str, len_generated_text=500, scale_factor=1.0, marks=None, start=0.0
+):
     """The chapter's `sample()`, as printed (plus `marks`: when each character was appended)."""
     import torch
     from torch.distributions.categorical import Categorical
@@ -182,7 +203,7 @@ def book_sample(model, char2int, char_array, starting_str, len_generated_text=50
     for c in range(len(starting_str) - 1):
         _, hidden, cell = model(encoded_input[:, c].view(1), hidden, cell)
     last_char = encoded_input[:, -1]
-    for i in range(len_generated_text):
+    for _i in range(len_generated_text):
         logits, hidden, cell = model(last_char.view(1), hidden, cell)
         logits = torch.squeeze(logits, 0)
         scaled_logits = logits * scale_factor
@@ -197,7 +218,6 @@ def book_sample(model, char2int, char_array, starting_str, len_generated_text=50
 def run_book(loaded, prompt: str, length: int) -> Side:
     import numpy as np
     import torch
-
     from book_charlm import BookCharRNN
 
     chars = list(loaded.vocab.chars)
@@ -217,9 +237,10 @@ def run_book(loaded, prompt: str, length: int) -> Side:
 
 
 def run_sampler(loaded, prompt: str, length: int) -> Side:
-    from engine.generate import Sampler, SamplingSettings
+    from engine.generation.sampler import Sampler
+    from engine.generation.settings import SamplingSettings
 
-    side = Side("sampler", "engine.generate.Sampler in-process (the Generate pane's engine)")
+    side = Side("sampler", "engine.generation.sampler.Sampler in-process (the Generate pane's engine)")
     marks = side.marks
     clock = time.perf_counter
     start = clock()
@@ -237,7 +258,8 @@ def interleaved_flatness(loaded, prompt: str, length: int, rounds: int = 10) -> 
     characters from one, 100 from the other, in ABBA order, so that both ends see the same
     machine: other work slows both alike, and the ratio shows what length alone does.
     """
-    from engine.generate import Sampler, SamplingSettings
+    from engine.generation.sampler import Sampler
+    from engine.generation.settings import SamplingSettings
 
     early = Sampler(loaded, prompt, SamplingSettings(length=length, seed=2))
     late = Sampler(loaded, prompt, SamplingSettings(length=length, seed=3))
@@ -248,7 +270,7 @@ def interleaved_flatness(loaded, prompt: str, length: int, rounds: int = 10) -> 
     times: dict[int, list[float]] = {0: [], 1: []}
     clock = time.perf_counter
     for round_ in range(rounds):
-        for which in ((0, 1) if round_ % 2 == 0 else (1, 0)):
+        for which in (0, 1) if round_ % 2 == 0 else (1, 0):
             sampler = (early, late)[which]
             start = clock()
             for _ in range(size):
@@ -258,7 +280,18 @@ def interleaved_flatness(loaded, prompt: str, length: int, rounds: int = 10) -> 
 
 
 def run_cli(spec: str, runs_dir: str | None, prompt: str, length: int) -> Side:
-    command = [*rnn_tui_command(), "generate", "--run", spec, "--prompt", prompt, "--length", str(length), "--seed", "1"]
+    command = [
+        *rnn_tui_command(),
+        "generate",
+        "--run",
+        spec,
+        "--prompt",
+        prompt,
+        "--length",
+        str(length),
+        "--seed",
+        "1",
+    ]
     if runs_dir:
         command += ["--runs-dir", runs_dir]
     side = Side("cli", "`rnn-tui generate` streaming to a pipe, timed by the reader")
@@ -308,10 +341,10 @@ def run_ui(runs_dir: str, spec: str, prompt: str, length: int, *, size: tuple[in
     """
     import asyncio
 
-    from engine.runs import RunDir
+    from engine.training.runs import RunDir
     from tui.app import RnnTuiApp
-    from tui.generate import GeneratePane
-    from tui.stream_view import StreamView
+    from tui.generate.pane import GeneratePane
+    from tui.generate.stream_view import StreamView
 
     name = "ui-rewrap" if rewrap else "ui"
     how = "re-wrapping the whole text on every chunk" if rewrap else "appending to the last line"
@@ -407,9 +440,10 @@ def report(sides: list[Side], length: int, interleaved: tuple[float, float] | No
     print(f"{'last/first 1,000 rate':<30}" + "".join(f"{r:<{column}}" for r in ratio_line))
     book = figures.get("book")
     if book and book["chars_per_s"]:
-        print(f"{'speed-up over the book':<30}" + "".join(
-            f"{figures[s.name]['chars_per_s'] / book['chars_per_s']:.1f}×".ljust(column) for s in sides
-        ))
+        print(
+            f"{'speed-up over the book':<30}"
+            + "".join(f"{figures[s.name]['chars_per_s'] / book['chars_per_s']:.1f}×".ljust(column) for s in sides)
+        )
     print()
     for side in sides:
         print(f"  {side.name}: {side.what}")
@@ -424,7 +458,9 @@ def report(sides: list[Side], length: int, interleaved: tuple[float, float] | No
         f = figures[side.name]
         rate, first = f["chars_per_s"], f["first_char_ms"]
         ratio = f["last_1000_per_s"] / f["first_1000_per_s"]
-        verdicts.append(f"{side.name}: ≥ {TARGET_RATE:,.0f} chars/s: {'MET' if rate >= TARGET_RATE else 'NOT MET'} ({rate:,.0f})")
+        verdicts.append(
+            f"{side.name}: ≥ {TARGET_RATE:,.0f} chars/s: {'MET' if rate >= TARGET_RATE else 'NOT MET'} ({rate:,.0f})"
+        )
         verdicts.append(
             f"{side.name}: first character ≤ {TARGET_FIRST_S * 1000:.0f} ms: {'MET' if first <= TARGET_FIRST_S * 1000 else 'NOT MET'} ({first:.1f} ms)"
         )
@@ -457,7 +493,7 @@ def main() -> None:
     only = set(args.only or ["book", "sampler", "cli", "ui", "ui-rewrap"])
     size = tuple(int(part) for part in args.size.lower().split("x"))
     print_header("Generation speed: the book's sampling loop vs rnn-tui's Sampler and `rnn-tui generate`")
-    from engine.generate import load_model
+    from engine.generation.loading import load_model
 
     with tempfile.TemporaryDirectory(prefix="rnn-tui-bench-") as scratch:
         if args.run:
@@ -469,23 +505,44 @@ def main() -> None:
             model_note = f"E256 H512 LSTM, random weights, {where}"
         loaded = load_model(spec, job="charlm", runs_root=runs_dir)
         print(f"model: {loaded.describe()} — {model_note}, vocabulary of {len(loaded.vocab)}")
-        print(f"prompt {args.prompt!r}, {args.length:,} characters per side, temperature 1, seed 1; sides run one after another")
+        print(
+            f"prompt {args.prompt!r}, {args.length:,} characters per side, temperature 1, seed 1; sides run one after another"
+        )
         print(flush=True)
         sides = []
         if "book" in only:
-            sides.append(median_side([run_book(loaded, args.prompt, args.length) for _ in range(max(args.book_repeat, 1))]))
+            sides.append(
+                median_side([run_book(loaded, args.prompt, args.length) for _ in range(max(args.book_repeat, 1))])
+            )
         if "sampler" in only:
-            sides.append(median_side([run_sampler(loaded, args.prompt, args.length) for _ in range(max(args.repeat, 1))]))
+            sides.append(
+                median_side([run_sampler(loaded, args.prompt, args.length) for _ in range(max(args.repeat, 1))])
+            )
         if "cli" in only:
             cli_spec = spec if args.run else str(Path(scratch) / spec)
-            sides.append(median_side([run_cli(cli_spec, runs_dir, args.prompt, args.length) for _ in range(max(args.repeat, 1))]))
+            sides.append(
+                median_side([run_cli(cli_spec, runs_dir, args.prompt, args.length) for _ in range(max(args.repeat, 1))])
+            )
         for rewrap in (False, True):
             if ("ui-rewrap" if rewrap else "ui") in only:
                 ui_spec = spec if args.run else str(Path(scratch) / spec)
-                from engine.runs import default_runs_root
+                from engine.training.runs import default_runs_root
 
-                sides.append(run_ui(runs_dir or str(default_runs_root()), ui_spec, args.prompt, args.length, size=size, rewrap=rewrap))
-        interleaved = interleaved_flatness(loaded, args.prompt, args.length) if "sampler" in only and args.length >= 2 * WINDOW else None
+                sides.append(
+                    run_ui(
+                        runs_dir or str(default_runs_root()),
+                        ui_spec,
+                        args.prompt,
+                        args.length,
+                        size=size,
+                        rewrap=rewrap,
+                    )
+                )
+        interleaved = (
+            interleaved_flatness(loaded, args.prompt, args.length)
+            if "sampler" in only and args.length >= 2 * WINDOW
+            else None
+        )
         verdicts = report(sides, args.length, interleaved)
     print(load_line("at the end"))
     write_json(args.json, {"length": args.length, "sides": {s.name: s.figures() for s in sides}, "verdicts": verdicts})

@@ -1,6 +1,6 @@
 """The CUDA path of both training jobs, with and without bf16, and tokens/s: one script for a lent GPU.
 
-Runs rnn-tui's real trainer (`engine.train.run_training`, the code a job process runs) in this
+Runs rnn-tui's real trainer (`engine.training.session.run_training`, the code a job process runs) in this
 process on `cuda`, for a bounded number of steps per case:
   - charlm default preset, fp32 and bf16 autocast: tokens/s, train and validation loss;
   - sentiment default preset, bf16, one epoch: reviews/s, validation and test accuracy;
@@ -21,12 +21,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import torch  # noqa: E402
+import torch
 
-from engine.checkpoint import load_checkpoint  # noqa: E402
-from engine.jobs import create_run  # noqa: E402
-from engine.train import run_training  # noqa: E402
-from engine.train_config import parse_train_config  # noqa: E402
+from engine.training.checkpoint import load_checkpoint
+from engine.training.config import parse_train_config
+from engine.training.jobs import create_run
+from engine.training.session import run_training
 
 
 def train_case(root: Path, job: str, device: str, **overrides) -> dict:
@@ -57,7 +57,7 @@ def sample_on_cpu(run_path: str) -> dict:
     """Load a GPU-written checkpoint on the CPU and draw a short sample from it."""
     from corpora.vocab import CharVocab
     from engine.models import build_model
-    from engine.train_config import TrainConfig
+    from engine.training.config import TrainConfig
 
     checkpoint = load_checkpoint(Path(run_path) / "checkpoints" / "last.pt")
     config = TrainConfig.from_dict(checkpoint["config"])
@@ -88,7 +88,7 @@ def main() -> None:
         "cases": [],
     }
     root = Path(tempfile.mkdtemp(prefix="rnn-tui-gpu-"))
-    cadence = dict(eval_every=args.steps // 2, checkpoint_every=args.steps, sample_every=args.steps)
+    cadence = {"eval_every": args.steps // 2, "checkpoint_every": args.steps, "sample_every": args.steps}
     for amp in ("off", "bf16"):
         case = train_case(root, "charlm", args.device, data=args.text, amp=amp, steps=args.steps, **cadence)
         report["cases"].append(case)

@@ -1,5 +1,5 @@
 """What the side-by-side training benchmarks share: machine facts, running a book recipe and
-rnn-tui's own job (through engine.jobs, as `rnn-tui train` and the Train pane start one), and the
+rnn-tui's own job (through engine.training.jobs, as `rnn-tui train` and the Train pane start one), and the
 comparison table.
 
 Not a benchmark itself; `train_charlm.py` and `train_sentiment.py` use it.
@@ -7,6 +7,7 @@ Not a benchmark itself; `train_charlm.py` and `train_sentiment.py` use it.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -120,7 +121,7 @@ class ProcessRun:
     run_path: Path | None = None  # rnn-tui jobs: the run directory
 
 
-BOOK_NICE = 10  # the niceness rnn-tui gives its job processes (engine.jobs.DEFAULT_NICE): both sides run alike
+BOOK_NICE = 10  # the niceness rnn-tui gives its job processes (engine.training.jobs.DEFAULT_NICE): both sides run alike
 
 
 def run_book(script: str, args: list[str], *, on_record: Callable[[Record], None] | None = None) -> ProcessRun:
@@ -183,14 +184,14 @@ def run_job(
 ) -> ProcessRun:
     """Train with rnn-tui's own job machinery and collect its metrics records as they land.
 
-    The job starts as `rnn-tui train` and the Train pane start one (`engine.jobs.start_job`: its
+    The job starts as `rnn-tui train` and the Train pane start one (`engine.training.jobs.start_job`: its
     own process, niceness 10) in a run directory under `runs_dir`, and is followed there. Once
     `stop_when` says so for a record, or after `max_seconds` of wall time, it is asked to stop the
     way the Train pane asks (control.json: it stops after its current step with a final
     checkpoint); a job still running `grace_s` later gets SIGTERM, then SIGKILL.
     """
-    from engine.jobs import create_run, start_job
-    from engine.train_config import TrainConfigError, parse_train_config
+    from engine.training.config import TrainConfigError, parse_train_config
+    from engine.training.jobs import create_run, start_job
 
     try:
         config = parse_train_config(job, preset, **overrides)
@@ -260,7 +261,9 @@ def children_cpu_s() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def _stream(command: list[str], *, on_record: Callable[[Record], None] | None, preexec_fn: Callable[[], None] | None) -> ProcessRun:
+def _stream(
+    command: list[str], *, on_record: Callable[[Record], None] | None, preexec_fn: Callable[[], None] | None
+) -> ProcessRun:
     """Run `command`, collecting the JSON objects it prints one per line."""
     run = ProcessRun(command)
     cpu_before = children_cpu_s()
@@ -304,14 +307,12 @@ def _stream(command: list[str], *, on_record: Callable[[Record], None] | None, p
 
 
 def _signal(pid: int, signum: int) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.kill(pid, signum)
-    except ProcessLookupError:
-        pass
 
 
 def _alive(pid: int) -> bool:
-    from engine.runs import pid_alive
+    from engine.training.runs import pid_alive
 
     return pid_alive(pid)
 
@@ -372,11 +373,20 @@ def print_comparison(book: Side | None, ours: Side | None) -> list[str]:
         return f"not reached in {_seconds(side.ran_s)}"
 
     rows.append(("recipe", [side.recipe for side in sides]))
-    rows.append((f"target {sides[0].metric} {sides[0].target_label}", ["reached" if s.reached else "not reached" for s in sides]))
+    rows.append(
+        (
+            f"target {sides[0].metric} {sides[0].target_label}",
+            ["reached" if s.reached else "not reached" for s in sides],
+        )
+    )
     rows.append(("time to target, training", [time_to_target(s, s.train_s) for s in sides]))
     rows.append(("time to target, wall", [time_to_target(s, s.wall_s) for s in sides]))
-    rows.append(("throughput (training time)", [f"{s.throughput:,.0f} {s.unit}" if s.throughput else "—" for s in sides]))
-    rows.append((f"best {sides[0].metric}", [f"{s.best:.4f} ({s.best_at})" if s.best is not None else "—" for s in sides]))
+    rows.append(
+        ("throughput (training time)", [f"{s.throughput:,.0f} {s.unit}" if s.throughput else "—" for s in sides])
+    )
+    rows.append(
+        (f"best {sides[0].metric}", [f"{s.best:.4f} ({s.best_at})" if s.best is not None else "—" for s in sides])
+    )
     keys = [key for side in sides for key in side.final]
     for key in dict.fromkeys(keys):
         rows.append((f"final {key}", [s.final.get(key, "—") for s in sides]))
@@ -401,13 +411,19 @@ def print_comparison(book: Side | None, ours: Side | None) -> list[str]:
     verdicts: list[str] = []
     if book and ours:
         print()
-        print(f"ratio ours/book, training time to target: {_ratio(ours.train_s, book.train_s) if ours.reached and book.reached else '—'}")
-        print(f"ratio ours/book, wall time to target:     {_ratio(ours.wall_s, book.wall_s) if ours.reached and book.reached else '—'}")
+        print(
+            f"ratio ours/book, training time to target: {_ratio(ours.train_s, book.train_s) if ours.reached and book.reached else '—'}"
+        )
+        print(
+            f"ratio ours/book, wall time to target:     {_ratio(ours.wall_s, book.wall_s) if ours.reached and book.reached else '—'}"
+        )
         if book.throughput and ours.throughput:
             print(f"ratio ours/book, throughput:               {ours.throughput / book.throughput:.2f}×")
         limit = "≤ 1/3 of the book's"
         if not ours.reached:
-            verdicts.append(f"time-to-target ({limit}): NOT MET, ours did not reach the target in {_seconds(ours.ran_s)}")
+            verdicts.append(
+                f"time-to-target ({limit}): NOT MET, ours did not reach the target in {_seconds(ours.ran_s)}"
+            )
         elif not book.reached:
             bound = TIME_RATIO_TARGET * (book.ran_s or 0)
             met = (ours.wall_s or math.inf) <= bound

@@ -13,6 +13,7 @@ Target (issue 2): first frame ≤ 0.5 s.
 from __future__ import annotations
 
 import argparse
+import fcntl
 import os
 import pty
 import select
@@ -22,7 +23,6 @@ import struct
 import subprocess
 import sys
 import termios
-import fcntl
 import time
 from pathlib import Path
 

@@ -2,7 +2,7 @@
 job's throughput with the app attached against the same job headless.
 
 A charlm job (rnn-tui's `default` preset, long enough not to finish) is started the way the Train
-pane starts one (`engine.jobs.start_job`: its own process, lower priority). Then, in turns:
+pane starts one (`engine.training.jobs.start_job`: its own process, lower priority). Then, in turns:
 
   headless  nothing else runs; the job trains alone;
   watching  `rnn-tui` runs in a pseudo-terminal (80×24 by default) on the Train pane, showing the
@@ -42,8 +42,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from engine.runs import pid_alive
 from harness import DEFAULT_DATA, children_cpu_s, load_line, print_header, rnn_tui_command
+
+from engine.training.runs import pid_alive
 
 TEXT_FILE = "mysterious_island_1268-0.txt"
 F3 = b"\x1bOR"
@@ -55,7 +56,9 @@ _ANSI = re.compile(rb"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help=f"folder holding {TEXT_FILE} (default: %(default)s)")
+    parser.add_argument(
+        "--data", type=Path, default=DEFAULT_DATA, help=f"folder holding {TEXT_FILE} (default: %(default)s)"
+    )
     parser.add_argument("--seconds", type=float, default=30.0, help="length of each turn (default: %(default)s)")
     parser.add_argument("--rounds", type=int, default=2, help="headless/attached pairs (default: %(default)s)")
     parser.add_argument("--size", default="80x24", help="terminal columns x rows (default: %(default)s)")
@@ -77,14 +80,16 @@ class Job:
     """A charlm run in a scratch runs root, started as the Train pane starts one; its records as they land."""
 
     def __init__(self, root: Path, text_path: Path) -> None:
-        from engine.jobs import create_run, start_job
-        from engine.train_config import parse_train_config
+        from engine.training.config import parse_train_config
+        from engine.training.jobs import create_run, start_job
 
         self.config = parse_train_config("charlm", "default", data=str(text_path), steps=1_000_000)
         self.run = create_run(root, self.config)
         self.pid = start_job(self.run)
         self.records: list[tuple[float, dict]] = []  # (arrival on our clock, metrics record)
-        self.progress: list[tuple[float, int, float]] = []  # (arrival, step, trainer elapsed s) from records and status.json
+        self.progress: list[
+            tuple[float, int, float]
+        ] = []  # (arrival, step, trainer elapsed s) from records and status.json
         self._offset = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._follow, daemon=True)
@@ -111,7 +116,9 @@ class Job:
                 return True
             status = self.run.status()
             if status.state in ("failed", "done", "stopped"):
-                raise SystemExit(f"ui_responsiveness: the job {status.state} before training ({status.error or 'see its log'}).")
+                raise SystemExit(
+                    f"ui_responsiveness: the job {status.state} before training ({status.error or 'see its log'})."
+                )
             time.sleep(0.2)
         return False
 
@@ -146,7 +153,13 @@ class App:
         fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", rows, columns, 0, 0))
         env = dict(os.environ, TERM="xterm-256color", COLUMNS=str(columns), LINES=str(rows), RNN_TUI_RUNS=str(root))
         self.process = subprocess.Popen(
-            rnn_tui_command(), stdin=follower, stdout=follower, stderr=follower, env=env, close_fds=True, start_new_session=True
+            rnn_tui_command(),
+            stdin=follower,
+            stdout=follower,
+            stderr=follower,
+            env=env,
+            close_fds=True,
+            start_new_session=True,
         )
         os.close(follower)
         self.output = bytearray()
@@ -312,7 +325,9 @@ def main() -> int:
                 line += f"; app attached, {name} {value:,.0f} tokens/s ({value / headless:.1%})"
         print(line)
         share = statistics.mean(rates["watching"]) / headless
-        print(f"throughput target ≥ 90% of headless (app attached, watching): {'MET' if share >= 0.9 else 'NOT MET'} ({share:.1%})")
+        print(
+            f"throughput target ≥ 90% of headless (app attached, watching): {'MET' if share >= 0.9 else 'NOT MET'} ({share:.1%})"
+        )
     else:
         print("job throughput: not enough progress reports in the turns; use longer --seconds")
     print(load_line("at the end"))
