@@ -3,7 +3,7 @@
 Trains the charlm `default` preset on `cuda` twice, for the same number of steps, in a scratch runs
 directory:
   - plain: the ordinary single-process job (`engine.training.session.run_training` in this process);
-  - ddp:   the distributed job with one rank (`engine.training.distributed.launch`, the code a job process
+  - ddp:   the distributed job with one rank (`engine.training.launcher.launch`, the code a job process
            runs for `--nproc-per-node N`): torchrun starts the rank, which joins an NCCL process
            group on cuda:0, wraps the model in DistributedDataParallel and agrees with itself on
            control and loss each step.
@@ -75,9 +75,9 @@ def main() -> int:
         return 0
     if not args.text.is_file():
         raise SystemExit(f"{args.text} is missing; pass --text NOVEL.txt.")
-    from engine.training.distributed import launch
+    from engine.training.launcher import launch
     from engine.training.session import run_training
-    from engine.training.worker import _fail
+    from engine.training.worker import record_failure
 
     root = Path(tempfile.mkdtemp(prefix="rnn-tui-ddp-gpu-"))
     settings = {
@@ -106,7 +106,7 @@ def main() -> int:
     config = parse_train_config("charlm", "default", **settings, nproc_per_node=1)
     ddp = create_run(root, config)
     start = time.perf_counter()
-    code = launch(ddp, config, _fail)  # torchrun → python -m engine.training.worker RUN --rank → NCCL group of one
+    code = launch(ddp, config, record_failure)  # torchrun → python -m engine.training.worker RUN --rank → NCCL group of one
     report["ddp"] = {**side(ddp, time.perf_counter() - start), "exit_status": code}
     print(json.dumps({"ddp": report["ddp"]}), flush=True)
 

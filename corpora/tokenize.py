@@ -55,7 +55,7 @@ def tokenize_with_spans(text: str) -> list[tuple[str, tuple[int, int] | None]]:
 
     words = [(match.group(), span(*match.span())) for match in _WORD.finditer(lowered)]
     emoticons = [(match.group().replace("-", ""), span(*match.span())) for match in _EMOTICON.finditer(lowered)]
-    found: list[tuple[str, tuple[int, int] | None]] = words + emoticons
+    found: list[tuple[str, tuple[int, int] | None]] = [*words, *emoticons]
     if words and emoticons and _WORD.fullmatch(lowered[-1:] or " "):  # the last word is glued to the first emoticon
         found = [*words[:-1], (words[-1][0] + emoticons[0][0], None), *emoticons[1:]]
     if [token for token, _ in found] != tokens:  # pragma: no cover - a case the alignment above does not know

@@ -12,6 +12,7 @@ Which torch module and op each cell uses comes from engine.stepper.steps, the on
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Protocol
 
 import torch
@@ -28,7 +29,7 @@ def make_rnn(
     cell: str, input_size: int, hidden_size: int, layers: int, *, bidirectional: bool, dropout: float
 ) -> nn.RNNBase:
     """A batch-first torch RNN/LSTM/GRU; dropout between layers only where there are layers to drop between."""
-    module: type[nn.RNNBase] = getattr(nn, cell_spec(cell).module)
+    module: Callable[..., nn.RNNBase] = getattr(nn, cell_spec(cell).module)  # nn.RNN, nn.LSTM or nn.GRU
     return module(
         input_size,
         hidden_size,
@@ -41,7 +42,7 @@ def make_rnn(
 
 def detach_state(state: State) -> State:
     """The same state cut from the graph that made it (truncated BPTT)."""
-    return tuple(part.detach() for part in state) if isinstance(state, tuple) else state.detach()
+    return (state[0].detach(), state[1].detach()) if isinstance(state, tuple) else state.detach()
 
 
 class SentimentClassifier(nn.Module):
@@ -292,15 +293,24 @@ def sample_ids(model: Any, prompt: torch.Tensor, length: int, *, temperature: fl
 class ModelShape(Protocol):
     """What `build_model` reads of a config: engine.training.config.TrainConfig has these fields."""
 
-    job: str
-    cell: str
-    embed_size: int
-    hidden_size: int
-    layers: int
-    bidirectional: bool
-    dropout: float
-    pooling: str
-    fc_size: int
+    @property
+    def job(self) -> str: ...
+    @property
+    def cell(self) -> str: ...
+    @property
+    def embed_size(self) -> int: ...
+    @property
+    def hidden_size(self) -> int: ...
+    @property
+    def layers(self) -> int: ...
+    @property
+    def bidirectional(self) -> bool: ...
+    @property
+    def dropout(self) -> float: ...
+    @property
+    def pooling(self) -> str: ...
+    @property
+    def fc_size(self) -> int: ...
 
 
 def build_model(config: ModelShape, vocab_size: int) -> SentimentClassifier | CharLM:

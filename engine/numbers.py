@@ -31,6 +31,11 @@ def shown(text: object) -> str:
 _GROUPED = re.compile(r"[+-]?\d{1,3}(,\d{3})+(\.\d*)?([eE][+-]?\d+)?")
 
 
+def _quoted(text: str) -> str:
+    """What was typed, as error messages quote it: "abc", or "a blank"."""
+    return f'"{shown(text)}"' if text.strip() else "a blank"
+
+
 def _cleaned(text: str) -> str:
     """`text` without blanks around it and without "," between groups of three digits ("1,000")."""
     text = text.strip()
@@ -69,7 +74,7 @@ def parse_whole(text: str, what: str) -> int:
     """The whole number in `text`; NumberError naming `what` ("seed", "hidden size") otherwise."""
     value = read_whole(text)
     if value is None:
-        raise NumberError(f'The {what} must be a whole number, not "{shown(text)}".')
+        raise NumberError(f"The {what} must be a whole number, not {_quoted(text)}.")
     return value
 
 
@@ -78,5 +83,5 @@ def parse_real(text: str, what: str) -> float:
     value = read_real(text)
     if value is None:
         finite = "" if _float_or_none(_cleaned(text)) is None else "finite "  # "nan", "inf", "1e999"
-        raise NumberError(f'The {what} must be a {finite}number, not "{shown(text)}".')
+        raise NumberError(f"The {what} must be a {finite}number, not {_quoted(text)}.")
     return value

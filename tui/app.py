@@ -101,10 +101,10 @@ class RnnTuiApp(App[None]):
 
     def _focus_pane(self, pane: str) -> None:
         """Focus the pane's main widget now (not later): keys typed right after F4 must reach the prompt."""
-        targets = {"stepper": StepperPane, "train": "#runs", "generate": "#gen-prompt"}
+        targets = {"stepper": "StepperPane", "train": "#runs", "generate": "#gen-prompt"}
         if pane == "generate" and self.query_one(GeneratePane).mode == "classify":
             targets["generate"] = "#cls-text"
-        target = self.query_one(targets.get(pane, StepperPane))
+        target = self.query_one(targets.get(pane, "StepperPane"))
         if self.focused is not target:
             self.screen.set_focus(target)
 

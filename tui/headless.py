@@ -24,7 +24,6 @@ from engine.devices import DEVICES
 from engine.training.config import (
     AMP_MODES,
     POOLINGS,
-    PRESETS,
     REGIMES,
     SCHEDULES,
     TrainConfig,
@@ -33,6 +32,7 @@ from engine.training.config import (
     with_changes,
 )
 from engine.training.jobs import create_run, find_run, run_config, start_job
+from engine.training.presets import PRESETS
 from engine.training.runs import RunDir, RunError, RunStatus, default_runs_root, list_runs, pid_alive
 from tui.numbers import fmt_best, fmt_devices, fmt_duration, fmt_speed
 

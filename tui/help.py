@@ -69,9 +69,9 @@ class HelpScreen(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="help"):
-            yield Markdown(self._keys_markdown() + "\n" + ABOUT)
+            yield Markdown(self.keys_markdown() + "\n" + ABOUT)
 
-    def _keys_markdown(self) -> str:
+    def keys_markdown(self) -> str:
         lines = ["## Keys", "", "| key | action | binding id |", "| --- | --- | --- |"]
         keymap = getattr(self.app, "user_keymap", {})
         for binding in self.bindings:

@@ -12,11 +12,14 @@ Importing this module imports neither torch nor numpy.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from corpora.tokenize import tokenize, tokenize_with_spans
 from engine.generation.loading import LoadedModel
 from engine.generation.settings import GenerateInputError
+
+if TYPE_CHECKING:
+    from corpora.vocab import WordVocab
 
 #: At most this many token positions go through the model in one forward pass of the occlusion batch.
 BATCH_TOKENS = 200_000
@@ -75,7 +78,7 @@ def classify(loaded: LoadedModel, text: str, *, attributions: bool = True) -> Cl
     limit = loaded.config.max_length
     seen = pieces[:limit] if limit else pieces
     truncated = len(pieces) - len(seen)
-    vocab = loaded.vocab
+    vocab = cast("WordVocab", loaded.vocab)  # a sentiment run's, checked above
     ids = [vocab[token] for token, _ in seen]
 
     import torch

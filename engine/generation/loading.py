@@ -224,10 +224,10 @@ def _vocab(path: Path, job: str, data: Any) -> CharVocab | WordVocab:
         if job == "charlm":
             if not isinstance(data, dict) or data.get("kind") != "char" or not isinstance(data.get("chars"), list):
                 raise CorpusError("not a character vocabulary")
-            vocab: CharVocab | WordVocab = CharVocab(data["chars"])
-            if list(vocab.chars) != list(data["chars"]):
+            chars = CharVocab(data["chars"])
+            if list(chars.chars) != list(data["chars"]):
                 raise CorpusError("characters out of order")
-            return vocab
+            return chars
         tokens = data.get("tokens") if isinstance(data, dict) and data.get("kind") == "word" else None
         if (
             not isinstance(tokens, list)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from engine.generation.loading import LoadedModel
 from engine.generation.settings import GenerateInputError, SamplingSettings
@@ -130,12 +130,13 @@ class Sampler:
             )
         self.loaded = loaded
         self.settings: SamplingSettings = settings if settings is not None else SamplingSettings()
-        self.prompt: PromptReport = prepare_prompt(loaded.vocab, prompt)
+        vocab = cast("CharVocab", loaded.vocab)  # a charlm run's, checked above
+        self.prompt: PromptReport = prepare_prompt(vocab, prompt)
         self.produced = 0
         self._chars: list[str] = []
         self._joined = ""
         self._stopped = False
-        self._vocab_chars = loaded.vocab.chars
+        self._vocab_chars = vocab.chars
         self._cpu = loaded.device.type == "cpu"
         self._generator = torch.Generator(device=loaded.device).manual_seed(self.settings.seed)
         model = loaded.model
@@ -143,7 +144,7 @@ class Sampler:
             loaded._fast = CharLMStep(model)
         self._fast: Any = loaded._fast  # a CharLMStep, or None for a model it does not fit
         with OneThread(self._cpu), torch.inference_mode():
-            ids = torch.as_tensor(loaded.vocab.encode(self.prompt.text), device=loaded.device)
+            ids = torch.as_tensor(vocab.encode(self.prompt.text), device=loaded.device)
             logits, state = model(ids[None, :])
             self._logits = logits[0, -1].float()
             self._state: Any = self._fast.initial(state) if self._fast is not None else state

@@ -7,13 +7,12 @@ impossible. Numbers are read by engine.numbers, the parser every flag and form s
 
 from __future__ import annotations
 
-import contextlib
 import math
 from dataclasses import dataclass, fields
 from dataclasses import replace as _replace
 from typing import Any
 
-from engine.numbers import MAX_SEED
+from engine.numbers import MAX_SEED, SEED_WORDS, NumberError, parse_real, parse_whole, shown
 
 MAX_LENGTH = 100_000
 
@@ -83,7 +82,7 @@ class SamplingSettings:
 def _shown(value: Any, typed: Any = None) -> str:
     """How a rejected value is quoted: as typed when it was typed."""
     if isinstance(typed, str):
-        return repr(typed.strip()) if typed.strip() else "a blank"
+        return f'"{shown(typed)}"' if typed.strip() else "a blank"
     return repr(value)
 
 
@@ -134,7 +133,7 @@ def _check_length(value: Any, typed: Any = None) -> int:
 def _check_seed(value: Any, typed: Any = None) -> int:
     number = _whole(value)
     if number is None or not (0 <= number <= MAX_SEED):
-        raise GenerateInputError(f"The seed must be a whole number from 0 to 2**63 - 1, not {_shown(value, typed)}.")
+        raise GenerateInputError(f"The seed must be a whole number {SEED_WORDS}, not {_shown(value, typed)}.")
     return number
 
 
@@ -154,25 +153,21 @@ _CHECKS = {
 }
 
 
-def _parse_number(text: str, check: Any, *, whole: bool) -> Any:
-    """`check` of the number in `text` (its sentence quotes `text` as typed)."""
-    cleaned = text.strip().replace("_", "").replace(",", "")
+def _parse_number(text: str, check: Any, *, whole: bool, what: str) -> Any:
+    """`check` of the number in `text`, read by engine.numbers (so every flag and form accepts the same strings)."""
     try:
-        value: Any = int(cleaned) if whole else float(cleaned)
-    except ValueError:
-        value = None
-        if whole:  # "2.0" or "1e3" are whole numbers too
-            with contextlib.suppress(ValueError):
-                value = float(cleaned)
+        value = parse_whole(text, what) if whole else parse_real(text, what)
+    except NumberError as error:
+        raise GenerateInputError(str(error)) from None
     return check(value, text)
 
 
 _PARSERS = {
-    "temperature": lambda text: _parse_number(text, _check_temperature, whole=False),
-    "top_k": lambda text: _parse_number(text, _check_top_k, whole=True),
-    "top_p": lambda text: _parse_number(text, _check_top_p, whole=False),
-    "length": lambda text: _parse_number(text, _check_length, whole=True),
-    "seed": lambda text: _parse_number(text, _check_seed, whole=True),
+    "temperature": lambda text: _parse_number(text, _check_temperature, whole=False, what="temperature"),
+    "top_k": lambda text: _parse_number(text, _check_top_k, whole=True, what="top-k"),
+    "top_p": lambda text: _parse_number(text, _check_top_p, whole=False, what="top-p"),
+    "length": lambda text: _parse_number(text, _check_length, whole=True, what="length"),
+    "seed": lambda text: _parse_number(text, _check_seed, whole=True, what="seed"),
     "stop": _check_stop,
 }
 
@@ -188,7 +183,7 @@ def parse_settings(
 ) -> SamplingSettings:
     """Settings from what a user typed (strings) or values; GenerateInputError with one sentence for a bad one."""
     values = dict(temperature=temperature, top_k=top_k, top_p=top_p, length=length, seed=seed, stop=stop)
-    parsed = {
+    parsed: dict[str, Any] = {
         name: _PARSERS[name](value) if isinstance(value, str) else _CHECKS[name](value)
         for name, value in values.items()
     }

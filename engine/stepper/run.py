@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -106,7 +107,7 @@ def _finite_or_none(value):
 
 def build_layer(config: StepperConfig) -> nn.RNNBase:
     """Build the torch layer as the book does: `torch.manual_seed(seed)` right before it."""
-    kwargs = dict(
+    kwargs: dict[str, Any] = dict(
         input_size=config.input_size,
         hidden_size=config.hidden_size,
         num_layers=config.num_layers,
@@ -126,9 +127,9 @@ def build_layer(config: StepperConfig) -> nn.RNNBase:
     return layer
 
 
-def book_erratum_outputs(module: nn.RNN, x: Tensor) -> list[list[float]]:
+def book_erratum_outputs(module: nn.RNNBase, x: Tensor) -> list[list[float]]:
     """The printed book's manual loop, b_hh in place of b_xh: tanh(x·W_xhᵀ + b_hh + h·W_hhᵀ + b_hh)."""
-    W_xh, W_hh, b_hh = module.weight_ih_l0, module.weight_hh_l0, module.bias_hh_l0
+    W_xh, W_hh, b_hh = (module.get_parameter(name) for name in ("weight_ih_l0", "weight_hh_l0", "bias_hh_l0"))
     outputs: list[list[float]] = []
     with torch.no_grad():
         h = torch.zeros(1, module.hidden_size, dtype=x.dtype)

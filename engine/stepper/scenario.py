@@ -116,9 +116,9 @@ def _is_float(text: str) -> bool:
     return True
 
 
-def _parse_int(text: str | int, what: str, low: int, high: int) -> int:
+def _parse_int(text: str | float, what: str, low: int, high: int) -> int:
     try:
-        value = text if isinstance(text, int) else parse_whole(text, what)
+        value = text if isinstance(text, int) else parse_whole(str(text), what)
     except NumberError as error:
         raise StepperInputError(str(error)) from None
     if not low <= value <= high:
@@ -128,12 +128,17 @@ def _parse_int(text: str | int, what: str, low: int, high: int) -> int:
 
 def _parse_float(text: str | float, what: str, low: float, high: float) -> float:
     try:
-        value = float(text) if isinstance(text, (int, float)) else parse_real(text, what)
+        value = float(text) if isinstance(text, int | float) else parse_real(text, what)
     except NumberError as error:
         raise StepperInputError(str(error)) from None
     if not (math.isfinite(value) and low <= value <= high):
         raise StepperInputError(f"The {what} must be between {low:g} and {high:g}; got {shown(text)}.")
     return value
+
+
+def _given(value: str | float | None) -> str | float | None:
+    """None for what counts as "not given": None or a blank string."""
+    return None if value is None or str(value).strip() == "" else value
 
 
 def config_from_strings(
@@ -146,9 +151,9 @@ def config_from_strings(
     bidirectional: bool = False,
     seed: str | int = 1,
     sequence: str | None = None,
-    random_length: str | int | None = None,
+    random_length: str | float | None = None,
     w_hh_scale: str | float = 1.0,
-    truncation: str | int | None = None,
+    truncation: str | float | None = None,
     clip: str | float | None = None,
 ) -> StepperConfig:
     """Validate user-typed values into a `StepperConfig` (raises `StepperInputError`).
@@ -168,14 +173,15 @@ def config_from_strings(
     seed_value = _parse_int(seed, "seed", 0, MAX_SEED)
     scale = _parse_float(w_hh_scale, "W_hh scale", 0.0, MAX_SCALE)
 
-    given = lambda value: value is not None and str(value).strip() != ""  # noqa: E731
-    if given(sequence) and given(random_length):
+    typed_sequence, random_length = _given(sequence), _given(random_length)
+    truncation, clip = _given(truncation), _given(clip)
+    if typed_sequence is not None and random_length is not None:
         raise StepperInputError("Give either a typed input sequence or a random length, not both.")
-    if given(random_length):
+    if random_length is not None:
         length = _parse_int(random_length, "random sequence length", 1, MAX_STEPS)
         values = random_sequence(length, input_size_value, seed_value)
-    elif given(sequence):
-        values = parse_sequence(str(sequence), input_size_value)
+    elif typed_sequence is not None:
+        values = parse_sequence(str(typed_sequence), input_size_value)
     else:
         if input_size_value != len(CHAPTER_SEQUENCE[0]):
             raise StepperInputError(
@@ -184,8 +190,8 @@ def config_from_strings(
             )
         values = CHAPTER_SEQUENCE
 
-    window = _parse_int(truncation, "truncation window", 1, MAX_STEPS) if given(truncation) else None
-    threshold = _parse_float(clip, "clipping threshold", 1e-6, 1e6) if given(clip) else None
+    window = _parse_int(truncation, "truncation window", 1, MAX_STEPS) if truncation is not None else None
+    threshold = _parse_float(clip, "clipping threshold", 1e-6, 1e6) if clip is not None else None
     return StepperConfig(
         cell=cell,
         nonlinearity=nonlinearity,
@@ -198,7 +204,7 @@ def config_from_strings(
         w_hh_scale=scale,
         truncation=window,
         clip=threshold,
-        random_length=length if given(random_length) else None,
+        random_length=length if random_length is not None else None,
     )
 
 

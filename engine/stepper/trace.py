@@ -18,7 +18,7 @@ import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import torch
 from torch import Tensor, nn
@@ -144,6 +144,7 @@ def run_direction(
             c = c.detach() if c is not None else None
         h_prev, c_prev = h, c
         if spec.name == "lstm":
+            assert c_prev is not None  # an LSTM always carries c
             h, c, terms = lstm_step(params, projected[t], h_prev, c_prev)
         elif spec.name == "gru":
             h, terms = gru_step(params, projected[t], h_prev)
@@ -189,7 +190,7 @@ def native_kernels() -> Iterator[None]:
 def _single_layer_reference(module: nn.RNNBase, layer: int, inputs: Tensor, h0: Tensor, c0: Tensor | None) -> Tensor:
     """Torch's own time-major output for one layer: a one-layer copy of the module fed `inputs`."""
     cell = cell_type(module)
-    kwargs = dict(
+    kwargs: dict[str, Any] = dict(
         input_size=inputs.shape[-1],
         hidden_size=module.hidden_size,
         num_layers=1,
@@ -225,7 +226,7 @@ def trace_module(module: nn.RNNBase, x: Tensor, hx: Tensor | tuple[Tensor, Tenso
     unbatched = x.dim() == 2
     inputs = time_major(module, x)
     if unbatched and hx is not None:
-        hx = tuple(state.unsqueeze(1) for state in hx) if isinstance(hx, tuple) else hx.unsqueeze(1)
+        hx = (hx[0].unsqueeze(1), hx[1].unsqueeze(1)) if isinstance(hx, tuple) else hx.unsqueeze(1)
     h0, c0 = initial_states(module, inputs.shape[1], x.dtype, x.device, hx)
 
     was_training = module.training
@@ -237,7 +238,8 @@ def trace_module(module: nn.RNNBase, x: Tensor, hx: Tensor | tuple[Tensor, Tenso
             directions = 2 if module.bidirectional else 1
             nonlinearity = getattr(module, "nonlinearity", "tanh") if cell == "rnn" else "tanh"
             layers: list[LayerTrace] = []
-            h_n, c_n = [], []
+            h_n: list[Tensor] = []
+            c_n: list[Tensor] = []
             ours_in, ref_in = inputs, inputs
             for layer in range(module.num_layers):
                 reference = _single_layer_reference(module, layer, ref_in, h0, c0)
@@ -253,7 +255,9 @@ def trace_module(module: nn.RNNBase, x: Tensor, hx: Tensor | tuple[Tensor, Tenso
                     layers.append(LayerTrace(layer=layer, direction=direction, params=params, steps=steps))
                     h_n.append(visits[-1].h)
                     if c0 is not None:
-                        c_n.append(visits[-1].c)
+                        c_last = visits[-1].c
+                        assert c_last is not None  # c0 given: the cell carries c
+                        c_n.append(c_last)
                     outputs.append(stack_by_position(visits))
                 ours_in = torch.cat(outputs, dim=-1)
                 ref_in = reference

@@ -14,6 +14,7 @@ hold every stream's state, so a run resumes with any number of ranks.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from typing import Any
 
 import torch
@@ -23,7 +24,7 @@ from corpora.batching import CharWindows, StreamBatches, split_text
 from corpora.errors import CorpusError
 from corpora.text import load_text
 from corpora.vocab import CharVocab
-from engine.models import State, detach_state
+from engine.models import CharLM, State, detach_state
 from engine.training.trainer import StepOutput, Trainer, Window, batches_from
 
 EVAL_BATCH = 256
@@ -81,12 +82,12 @@ class CharLMTrainer(Trainer):
         loss = self.loss_fn(logits.reshape(-1, self.vocab_size).float(), targets.reshape(-1))
         return StepOutput(loss, inputs.numel(), share=share)
 
-    def train_metrics(self, window: Window) -> dict[str, float]:
+    def train_metrics(self, window: Window) -> Mapping[str, float | None]:
         loss = window.loss / window.steps
         return {"train_bpc": loss / LN2, "train_ppl": _perplexity(loss)}
 
     @torch.no_grad()
-    def evaluate(self) -> dict[str, float]:
+    def evaluate(self) -> Mapping[str, float | None]:
         self.model.eval()
         total = 0.0
         loss_fn = nn.CrossEntropyLoss(reduction="sum")
@@ -109,7 +110,9 @@ class CharLMTrainer(Trainer):
         """`sample_length` characters after the prompt, drawn with the run's seed (so samples compare across steps)."""
         generator = torch.Generator(self.device).manual_seed(self.config.seed)
         prompt = torch.from_numpy(self.vocab.encode(self.prompt)).to(self.device)
-        drawn = self.model.sample(
+        model = self.model
+        assert isinstance(model, CharLM)  # build_model makes one for a charlm config
+        drawn = model.sample(
             prompt, self.config.sample_length, temperature=self.config.sample_temperature, generator=generator
         )
         return self.prompt + self.vocab.decode(drawn)
@@ -118,7 +121,7 @@ class CharLMTrainer(Trainer):
         """The carried state of every stream ([layers, batch, hidden], gathered from the ranks)."""
         carry = self.carry
         if isinstance(carry, tuple):
-            carry = tuple(self.group.gather_rows(part, 1) for part in carry)
+            carry = (self.group.gather_rows(carry[0], 1), self.group.gather_rows(carry[1], 1))
         elif carry is not None:
             carry = self.group.gather_rows(carry, 1)
         return {"carry": carry}

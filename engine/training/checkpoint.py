@@ -25,7 +25,7 @@ import random
 import re
 import zipfile
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -56,7 +56,7 @@ def to_cpu(value: Any) -> Any:
 
 def rng_state() -> dict[str, Any]:
     """Every generator a run draws from, in a form `weights_only` loading accepts."""
-    name, keys, position, has_gauss, cached = np.random.get_state()
+    name, keys, position, has_gauss, cached = cast(tuple[str, Any, int, int, float], np.random.get_state())
     version, internal, gauss = random.getstate()
     return {
         "torch": torch.get_rng_state(),

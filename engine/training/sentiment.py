@@ -10,6 +10,7 @@ every W-th evaluation batch; the sums are shared.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import torch
@@ -49,7 +50,7 @@ class SentimentTrainer(Trainer):
             max_length=config.max_length,
             seed=config.seed,
         )
-        self.eval_batches = {
+        self.eval_batches: dict[str, ReviewBatches] = {
             name: ReviewBatches(splits[name], EVAL_BATCH, bucket=True, max_length=config.max_length)
             for name in ("valid", "test")
             if name in splits
@@ -72,10 +73,10 @@ class SentimentTrainer(Trainer):
         correct = float(((logits > 0) == (labels > 0.5)).sum()) if items else 0.0
         return StepOutput(self.loss_fn(logits, labels), items, {"correct": correct}, share=items / count)
 
-    def train_metrics(self, window: Window) -> dict[str, float]:
+    def train_metrics(self, window: Window) -> Mapping[str, float | None]:
         return {"train_acc": window.stats.get("correct", 0.0) / max(window.items, 1)}
 
-    def evaluate(self) -> dict[str, float]:
+    def evaluate(self) -> Mapping[str, float | None]:
         metrics = self.score(self.model, "valid")
         if self.config.test_every_eval and "test" in self.eval_batches:
             metrics.update(self.score(self.model, "test"))

@@ -26,7 +26,7 @@ import math
 import os
 import socket
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from itertools import islice
 from typing import Any
@@ -37,14 +37,12 @@ from torch import nn
 from engine.models import build_model
 from engine.training.checkpoint import BEST, LAST, rng_state, save_checkpoint, set_rng_state
 from engine.training.config import TrainConfig
+from engine.training.control import RunControl
 from engine.training.distributed import Group
 from engine.training.errors import JobInputError, TrainingHalted
 from engine.training.runs import RunDir, RunStatus, atomic_write_bytes
 
-STATUS_INTERVAL_S = 0.5
-PAUSE_POLL_S = 0.2
 EXPLOSION_FACTOR = 3.0
-COMMANDS = (None, "resume", "pause", "stop")  # control requests; when ranks disagree, the later one wins
 
 
 # ---------------------------------------------------------------------------------- machine
@@ -161,11 +159,7 @@ class Trainer(abc.ABC):
         self.vocab_data: dict[str, Any] = {}
         self.vocab_size = 0
         self.stop_requested: Callable[[], bool] = lambda: False
-        self._status = RunStatus()
-        self._status_written = 0.0
-        self._session_start = 0.0
-        self._session_step = 0
-        self._paused_s = 0.0
+        self.control = RunControl(run, group, self._progress, lambda: self.stop_requested())
 
     # ------------------------------------------------------------------ job hooks
     @abc.abstractmethod
@@ -177,10 +171,10 @@ class Trainer(abc.ABC):
         """The forward pass of training step `step` through `self.net` on this rank's share of the batch (inside autocast)."""
 
     @abc.abstractmethod
-    def evaluate(self) -> dict[str, float]:
+    def evaluate(self) -> Mapping[str, float | None]:
         """Validation metrics, including the one named by config.best_metric (each rank scores a shard; the sums are shared)."""
 
-    def train_metrics(self, window: Window) -> dict[str, float]:
+    def train_metrics(self, window: Window) -> Mapping[str, float | None]:
         """Job-specific training metrics of a window (bits per character, accuracy)."""
         return {}
 
@@ -202,7 +196,7 @@ class Trainer(abc.ABC):
     def setup(self, checkpoint: dict[str, Any] | None) -> None:
         """Data, model and optimizer; restored from `checkpoint` when resuming."""
         self.load_data(checkpoint["vocab"] if checkpoint else None)
-        self.total = self.config.steps or self.config.epochs * self.batches_per_epoch
+        self.total = self.config.steps or (self.config.epochs or 1) * self.batches_per_epoch  # the config gives one
         torch.manual_seed(self.config.seed)
         self.model = build_model(self.config, self.vocab_size).to(self.device)
         self.parameters = [p for p in self.model.parameters() if p.requires_grad]
@@ -227,30 +221,14 @@ class Trainer(abc.ABC):
         if "rng" in checkpoint:
             set_rng_state(checkpoint["rng"])
         if self.group.main:
-            self._rewrite_logs()
-
-    def _rewrite_logs(self) -> None:
-        """Drop records of steps after the checkpoint (a killed run logged them, then lost them)."""
-        lines = "".join(_json_line(record) for record in self.history)
-        atomic_write_bytes(self.run.metrics_path, lines.encode())
-        if self.run.samples_path.exists():
-            kept = []
-            for line in self.run.samples_path.read_text(encoding="utf-8", errors="replace").splitlines():
-                try:
-                    if json.loads(line).get("step", 0) <= self.step:
-                        kept.append(line + "\n")
-                except ValueError:
-                    continue
-            atomic_write_bytes(self.run.samples_path, "".join(kept).encode())
+            rewrite_logs(self.run, self.history, self.step)
 
     # ------------------------------------------------------------------ the loop
     def train(self) -> str:
         """Train until the total step count or a stop request; returns "done" or "stopped"."""
         config = self.config
         ranks = self.group.gather_json({"device": str(self.device), "pid": os.getpid(), "host": socket.gethostname()})
-        self._session_start = time.perf_counter()
-        self._session_step = self.step
-        self._status = RunStatus(
+        status = RunStatus(
             state="running",
             step=self.step,
             total=self.total,
@@ -263,17 +241,17 @@ class Trainer(abc.ABC):
             extra={"amp": "bf16" if self.amp else "off", "epoch": self.step / self.batches_per_epoch},
         )
         if self.group.distributed:
-            self._status.extra.update(
+            status.extra.update(
                 world_size=self.group.world,
                 backend=self.group.backend,
                 rank_devices=[rank["device"] for rank in ranks],
                 rank_pids=[rank["pid"] for rank in ranks],
                 rank_hosts=[rank["host"] for rank in ranks],
             )
-        self._publish(force=True)
+        self.control.begin(status, self.step)
         window = Window()
         while self.step < self.total:
-            if self._poll_control() == "stop":
+            if self.control.poll() == "stop":
                 self.save_last()
                 return "stopped"
             started = time.perf_counter()
@@ -287,7 +265,7 @@ class Trainer(abc.ABC):
             if final or self.step % config.checkpoint_every == 0:
                 self.save_last()
             self.after_step(final)
-            self._publish()
+            self.control.publish()
         if not (self.history and self.history[-1].get("final")):
             final_metrics = self.finish()
             if final_metrics:
@@ -318,28 +296,10 @@ class Trainer(abc.ABC):
             totals = self.group.sum([loss * out.share, out.items, *(out.stats[key] for key in keys)])
             loss = totals[0]
             out = StepOutput(out.loss, round(totals[1]), dict(zip(keys, totals[2:], strict=False)))
-        self._check(loss, norm)
+        self.initial_loss = check_health(loss, norm, self.initial_loss, self.step + 1)
         self.optimizer.step()
         self.step += 1
         return out, loss, norm
-
-    def _check(self, loss: float, norm: float) -> None:
-        step = self.step + 1
-        if not math.isfinite(loss):
-            raise TrainingHalted(
-                f"The training loss became {loss} at step {step:,}; lower the learning rate or set a gradient clip."
-            )
-        if not math.isfinite(norm):
-            raise TrainingHalted(
-                f"The gradient norm became {norm} at step {step:,}; lower the learning rate or set a gradient clip."
-            )
-        if self.initial_loss is None:
-            self.initial_loss = loss
-        elif loss > EXPLOSION_FACTOR * self.initial_loss:
-            raise TrainingHalted(
-                f"The training loss exploded to {loss:.3g} at step {step:,}, over {EXPLOSION_FACTOR:g}× the first loss "
-                f"({self.initial_loss:.3g}); lower the learning rate or set a gradient clip."
-            )
 
     def autocast(self) -> contextlib.AbstractContextManager:
         if self.amp is None:
@@ -347,7 +307,12 @@ class Trainer(abc.ABC):
         return torch.autocast(self.device.type, dtype=self.amp)
 
     def elapsed_now(self) -> float:
-        return self.elapsed + time.perf_counter() - self._session_start - self._paused_s
+        """Training wall seconds so far, across sessions, without pauses."""
+        return self.elapsed + self.control.active_seconds()
+
+    def _progress(self) -> tuple[int, float, float]:
+        """(step, epoch, elapsed seconds), for status.json."""
+        return self.step, self.step / self.batches_per_epoch, self.elapsed_now()
 
     def _record(self, window: Window, evaluate: bool) -> None:
         record: dict[str, Any] = {
@@ -368,7 +333,7 @@ class Trainer(abc.ABC):
         record["time"] = round(self.elapsed_now(), 3)
         record["eval_time"] = round(self.eval_time, 3)
         self.history.append(record)
-        self._status.throughput = record["throughput"]
+        self.control.status.throughput = record["throughput"]
         if self.group.main:
             self.run.append_metric(record)
             print(_progress_line(record, self.total), flush=True)
@@ -383,8 +348,8 @@ class Trainer(abc.ABC):
         )
         if better:
             self.best = {"metric": name, "value": value, "step": self.step}
-            self._status.best_value = value
-            self._status.extra["best_step"] = self.step
+            self.control.status.best_value = value
+            self.control.status.extra["best_step"] = self.step
             self._save(BEST, self.checkpoint(with_optimizer=False))
 
     # ------------------------------------------------------------------ checkpoints
@@ -405,66 +370,50 @@ class Trainer(abc.ABC):
 
     def save_last(self) -> None:
         self._save(LAST, self.checkpoint())
-        self._status.extra["checkpoint_step"] = self.step
+        self.control.status.extra["checkpoint_step"] = self.step
 
     def _save(self, name: str, checkpoint: dict[str, Any]) -> None:
         """Rank 0 writes; every rank builds the checkpoint, since gathering the loop state takes them all."""
         if self.group.main:
             save_checkpoint(self.run.checkpoints / name, checkpoint)
 
-    # ------------------------------------------------------------------ status and control
-    def _publish(self, force: bool = False) -> None:
-        now = time.time()
-        if not self.group.main or (not force and now - self._status_written < STATUS_INTERVAL_S):
-            return
-        status = self._status
-        status.step = self.step
-        status.updated_at = now
-        status.extra["epoch"] = round(self.step / self.batches_per_epoch, 4)
-        active = time.perf_counter() - self._session_start - self._paused_s
-        done = self.step - self._session_step
-        status.steps_per_s = done / active if done and active > 0 else None
-        status.extra["elapsed"] = round(self.elapsed_now(), 3)
-        self.run.write_status(status)
-        self._status_written = now
-
-    def _poll_control(self) -> str | None:
-        """Act on a pending request; while paused, wait here. Returns "stop" when the run should stop.
-
-        Every rank calls this at the same step and they agree on the request (one small all-reduce),
-        so all of them stop at the same step; while paused they keep agreeing every PAUSE_POLL_S.
-        """
-        command = self._agreed_request()
-        if command != "pause":
-            return "stop" if command == "stop" else None
-        self._status.state = "paused"
-        self._publish(force=True)
-        paused_at = time.perf_counter()
-        try:
-            while True:
-                time.sleep(PAUSE_POLL_S)
-                command = self._agreed_request()
-                if command in ("resume", "stop"):
-                    return "stop" if command == "stop" else None
-        finally:
-            self._paused_s += time.perf_counter() - paused_at
-            self._status.state = "running"
-
-    def _agreed_request(self) -> str | None:
-        """The request every rank acts on: rank 0 takes control.json's; a signal to any rank asks for a stop."""
-        self.group.check_launcher()
-        command = None
-        if self.group.main:
-            command = self.run.pending_command()
-            if command is not None:
-                self.run.clear_command()
-        if self.stop_requested():
-            command = "stop"
-        return COMMANDS[self.group.agree(COMMANDS.index(command))]
-
     def finish_status(self, state: str) -> None:
-        self._status.state = state
-        self._publish(force=True)
+        self.control.finish(state)
+
+
+def rewrite_logs(run: RunDir, history: list[dict[str, Any]], step: int) -> None:
+    """Drop records of steps after the checkpoint at `step` (a killed run logged them, then lost them)."""
+    lines = "".join(_json_line(record) for record in history)
+    atomic_write_bytes(run.metrics_path, lines.encode())
+    if run.samples_path.exists():
+        kept = []
+        for line in run.samples_path.read_text(encoding="utf-8", errors="replace").splitlines():
+            try:
+                if json.loads(line).get("step", 0) <= step:
+                    kept.append(line + "\n")
+            except ValueError:
+                continue
+        atomic_write_bytes(run.samples_path, "".join(kept).encode())
+
+
+def check_health(loss: float, norm: float, initial_loss: float | None, step: int) -> float:
+    """The first loss (kept for the explosion check); TrainingHalted for a NaN, an infinity or an explosion at `step`.
+
+    char-rnn's rule: a loss over EXPLOSION_FACTOR × the first loss means the run has diverged.
+    """
+    advice = "lower the learning rate or set a gradient clip."
+    if not math.isfinite(loss):
+        raise TrainingHalted(f"The training loss became {loss} at step {step:,}; {advice}")
+    if not math.isfinite(norm):
+        raise TrainingHalted(f"The gradient norm became {norm} at step {step:,}; {advice}")
+    if initial_loss is None:
+        return loss
+    if loss > EXPLOSION_FACTOR * initial_loss:
+        raise TrainingHalted(
+            f"The training loss exploded to {loss:.3g} at step {step:,}, over {EXPLOSION_FACTOR:g}× the first loss "
+            f"({initial_loss:.3g}); {advice}"
+        )
+    return initial_loss
 
 
 def _json_line(record: dict[str, Any]) -> str:

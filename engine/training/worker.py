@@ -8,7 +8,7 @@ ask for a stop with a final checkpoint, like the stop command. A lock on the run
 second process from training the same run.
 
 A run with several processes (config.world_size > 1) makes this process the node's launcher
-(engine.training.distributed.launch), which starts the ranks through torchrun as
+(engine.training.launcher.launch), which starts the ranks through torchrun as
 `python -m engine.training.worker RUN_DIR --rank`; a rank takes no lock (its launcher holds it) and only
 rank 0 writes the run directory.
 """
@@ -70,21 +70,21 @@ def train_run(run: RunDir, stop_requested: Callable[[], bool]) -> int:
     try:
         config = run_config(run)
     except RunError as error:
-        _fail(run, str(error), "input")
+        record_failure(run, str(error), "input")
         return 2
     import torch
 
     if config.world_size > 1:
-        from engine.training.distributed import launch
+        from engine.training.launcher import launch
 
-        return launch(run, config, _fail)
+        return launch(run, config, record_failure)
     torch.set_num_threads(config.threads or os.cpu_count() or 1)
     from engine.training.session import run_training
 
     try:
         run_training(run, config, stop_requested=stop_requested)
     except Exception as error:
-        _fail(run, *describe_failure(error, config))
+        record_failure(run, *describe_failure(error, config))
         return 1
     return 0
 
@@ -113,6 +113,7 @@ def rank_main(run: RunDir) -> int:
         torch.set_num_threads(config.threads_per_process)
         group = join(config)
         settings = group.broadcast_bytes(json.dumps(config.to_dict()).encode())
+        assert settings is not None  # every rank gets rank 0's bytes
         config = TrainConfig.from_dict(json.loads(settings))  # every rank trains rank 0's settings
         run_training(
             run if group.main else ReadOnlyRunDir(run.path), config, stop_requested=lambda: stop["asked"], group=group
@@ -132,7 +133,7 @@ def rank_main(run: RunDir) -> int:
             if group.main:
                 message, kind = group.root_cause(message, kind, communication)
         if rank == 0:
-            _fail(run, message, kind)
+            record_failure(run, message, kind)
         else:
             print(f"rank {rank} failed: {message}", file=sys.stderr, flush=True)
         return 1
@@ -187,7 +188,8 @@ def _mark_loading(run: RunDir) -> None:
     run.write_status(status)
 
 
-def _fail(run: RunDir, message: str, kind: str) -> None:
+def record_failure(run: RunDir, message: str, kind: str) -> None:
+    """Mark the run failed with its one-sentence reason (status.json, and the log through stderr)."""
     print(f"failed: {message}", file=sys.stderr, flush=True)
     status = run.status()
     status.state, status.error, status.updated_at = "failed", message, time.time()

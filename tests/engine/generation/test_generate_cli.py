@@ -175,7 +175,7 @@ def broken_root(tmp_path: Path, model_root: Path) -> Path:
 
 GENERATE_ERRORS = [
     (["--temperature", "-1"], "temperature must be a number of at least 0"),
-    (["--temperature", "abc"], "not 'abc'"),
+    (["--temperature", "abc"], 'not "abc"'),
     (["--temperature", "nan"], "temperature"),
     (["--top-p", "0"], "top-p must be a number above 0 and at most 1"),
     (["--top-p", "1.5"], "top-p"),

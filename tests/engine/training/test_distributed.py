@@ -19,8 +19,9 @@ from training_helpers import assert_one_sentence, charlm_config, metrics, sentim
 from corpora.batching import ReviewBatches
 from engine.training.checkpoint import load_checkpoint
 from engine.training.config import FORM_FIELDS, TrainConfig, TrainConfigError, parse_train_config, with_changes
-from engine.training.distributed import Group, RankExit, lost_contact, settle, torchrun_args
+from engine.training.distributed import Group, lost_contact
 from engine.training.jobs import create_run, start_job
+from engine.training.launcher import RankExit, settle, torchrun_args
 from engine.training.runs import ReadOnlyRunDir, RunDir, RunStatus, pid_alive
 from engine.training.session import run_training
 from tui.cli import main

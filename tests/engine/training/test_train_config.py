@@ -7,7 +7,8 @@ from dataclasses import fields
 import pytest
 from training_helpers import assert_one_sentence
 
-from engine.training.config import FORM_FIELDS, PRESETS, TrainConfig, TrainConfigError, parse_train_config, with_changes
+from engine.training.config import FORM_FIELDS, TrainConfig, TrainConfigError, parse_train_config, with_changes
+from engine.training.presets import PRESETS
 
 
 def test_the_book_presets_are_the_chapters_recipes():
