@@ -358,7 +358,7 @@ def run_ui(runs_dir: str, spec: str, prompt: str, length: int, *, size: tuple[in
             target = RunDir(Path(spec)) if Path(spec).is_dir() else RunDir(Path(runs_dir) / spec)
             deadline = time.monotonic() + 120
             while pane.loaded["charlm"] is None or pane.loaded["charlm"].run != target:
-                if pane.loaded["charlm"] is not None and "charlm" not in pane._loading:
+                if pane.loaded["charlm"] is not None and not pane.is_loading("charlm"):
                     pane.load(target, "charlm")
                 if time.monotonic() > deadline:
                     raise SystemExit(f"the pane did not load {target.name} in 120 s")

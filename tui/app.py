@@ -16,9 +16,7 @@ from textual.widgets import Footer, Header, TabbedContent, TabPane
 
 from engine.training.runs import default_runs_root
 from tui.bindings import binding_ids, owned_bindings
-from tui.generate.pane import (
-    GeneratePane,
-)
+from tui.generate.pane import GeneratePane
 from tui.help import HelpScreen
 from tui.quit import QuitScreen
 from tui.stepper.pane import StepperPane

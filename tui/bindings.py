@@ -9,16 +9,11 @@ from __future__ import annotations
 from textual.binding import Binding, BindingType
 from textual.dom import DOMNode
 
-from tui.generate.pane import (
-    ClassifyResult,
-    GenerateBody,
-    GeneratePane,
-    ModelPicker,
-    PromptInput,
-    ReviewArea,
-    SettingsForm,
-)
+from tui.generate.pane import GeneratePane
+from tui.generate.picker import ModelPicker
+from tui.generate.settings_form import SettingsForm
 from tui.generate.stream_view import StreamView
+from tui.generate.widgets import ClassifyResult, GenerateBody, PromptInput, ReviewArea
 from tui.help import HelpScreen
 from tui.quit import QuitScreen
 from tui.stepper.form import StepperForm

@@ -2,224 +2,205 @@
 
 Generating in the app's own process would share one interpreter lock between drawing the screen
 and drawing characters; at 30 screen updates a second that halves the speed of both. So the pane
-starts this process once, and it holds the models, samples and classifies. It reads one JSON
-object per line on stdin and writes one per line on stdout:
+starts this process once, and it holds the models, samples and classifies. It reads one request per
+line on stdin and writes one reply per line on stdout: the messages of engine.generation.messages,
+which describes them. A line it cannot read gets an `error` reply naming the problem (with the
+request's token when it has one), and the process keeps serving; blank lines are skipped.
 
-    in:  {"op": "load", "job": "charlm"|"sentiment", "run": PATH}
-         {"op": "generate", "token": N, "prompt": TEXT, "settings": [SETTINGS, ...]}
-         {"op": "settings", "settings": [SETTINGS, ...]}     live: from the next character
-         {"op": "candidates", "settings": SETTINGS}          the chart, when nothing is generating
-         {"op": "cancel"}
-         {"op": "classify", "token": N, "text": TEXT}
-    out: {"op": "loaded", "job", "run", "name", "describe", "checkpoint"} | {"op": "load_error", "job", "run", "error"}
-         {"op": "begin", "token", "prompts": [TEXT, ...], "message": TEXT|null}
-         {"op": "chunk", "token", "texts": [TEXT, ...], "produced": N, "candidates": [[CHAR, PROB, RAW], ...]}
-         {"op": "done", "token", "reason": "length"|"stop"|"cancelled", "produced": N, "candidates": [...]}
-         {"op": "candidates", "candidates": [...]}
-         {"op": "classified", "token", "result": {...}} | {"op": "error", "token", "error": TEXT}
-
-SETTINGS is a dict of engine.generation.settings.SamplingSettings fields. Characters are sent at most every
-FLUSH_S seconds (the first one at once). Commands that arrive while generating are read between
-characters. The process ends when stdin closes.
+Characters are sent at most every FLUSH_S seconds (the first one at once). Requests that arrive
+while generating are read between characters: cancel, load and generate stop the generation (the
+last two then run), settings change it, the rest wait for it to end. The process ends when stdin closes.
 """
 
 from __future__ import annotations
 
-import json
 import queue
 import sys
 import threading
 import time
 import traceback
-from typing import Any
+from collections import deque
+
+from engine.generation.classify import classify
+from engine.generation.loading import LoadedModel, load_model
+from engine.generation.messages import (
+    AskCandidates,
+    Begin,
+    Cancel,
+    Candidates,
+    Chunk,
+    Classified,
+    Classify,
+    Done,
+    Error,
+    Generate,
+    Load,
+    Loaded,
+    LoadError,
+    MessageError,
+    Reason,
+    Request,
+    UpdateSettings,
+    WireReply,
+    decode_request,
+    encode,
+)
+from engine.generation.sampler import Candidate, Sampler
+from engine.generation.settings import GenerateInputError, SamplingSettings
 
 FLUSH_S = 1 / 30
 TOP = 10
 
+#: What the reader thread hands the main loop: a request, a line that was not one, or None when stdin closed.
+Incoming = Request | MessageError | None
 
-def _send(message: dict[str, Any]) -> None:
-    sys.stdout.write(json.dumps(message) + "\n")
+
+def send(reply: WireReply) -> None:
+    """One reply, on a line of stdout, flushed at once."""
+    sys.stdout.write(encode(reply) + "\n")
     sys.stdout.flush()
 
 
-def _candidates(sampler: Any, settings: Any) -> list[list[Any]]:
-    return [[c.char, c.prob, c.raw] for c in sampler.candidates(top=TOP, settings=settings)]
+def _candidates(sampler: Sampler, settings: SamplingSettings) -> tuple[Candidate, ...]:
+    return tuple(sampler.candidates(top=TOP, settings=settings))
 
 
 class Worker:
+    """The models it holds, the last generation's sampler, and the requests read from stdin (by a thread) to serve."""
+
     def __init__(self) -> None:
-        self.models: dict[str, Any] = {}
-        self.sampler: Any = None  # the last generation's first sampler: the chart reads it when idle
-        self.inbox: queue.Queue[dict[str, Any] | None] = queue.Queue()
+        self.models: dict[str, LoadedModel] = {}
+        self.sampler: Sampler | None = None  # the last generation's first sampler: the chart reads it when idle
+        self.inbox: queue.Queue[Incoming] = queue.Queue()
+        self.backlog: deque[Incoming] = deque()  # read during a generation, to handle after it
 
     def read_stdin(self) -> None:
         for line in sys.stdin:
-            try:
-                self.inbox.put(json.loads(line))
-            except ValueError:
+            if not line.strip():
                 continue
+            try:
+                self.inbox.put(decode_request(line))
+            except MessageError as error:
+                self.inbox.put(error)
         self.inbox.put(None)
 
     def serve(self) -> None:
         threading.Thread(target=self.read_stdin, daemon=True).start()
         while True:
-            command = self.inbox.get()
-            if command is None:
+            incoming = self.backlog.popleft() if self.backlog else self.inbox.get()
+            if incoming is None:
                 return
-            self.handle(command)
+            self.handle(incoming)
 
-    def handle(self, command: dict[str, Any]) -> None:
-        op = command.get("op")
+    def handle(self, incoming: Request | MessageError) -> None:
+        if isinstance(incoming, MessageError):
+            send(Error(incoming.token, str(incoming)))
+            return
         try:
-            if op == "load":
-                self.load(command["job"], command["run"])
-            elif op == "generate":
-                self.generate(command["token"], command["prompt"], command["settings"])
-            elif op == "settings" and self.sampler is not None:
-                _send(
-                    {
-                        "op": "candidates",
-                        "candidates": _candidates(self.sampler, self._settings(command["settings"][0])),
-                    }
-                )
-            elif op == "candidates" and self.sampler is not None:
-                _send(
-                    {"op": "candidates", "candidates": _candidates(self.sampler, self._settings(command["settings"]))}
-                )
-            elif op == "classify":
-                self.classify(command["token"], command["text"])
+            match incoming:
+                case Load():
+                    self.load(incoming)
+                case Generate():
+                    self.generate(incoming)
+                case UpdateSettings(settings=settings):
+                    self.show_candidates(settings[0])
+                case AskCandidates(settings=one):
+                    self.show_candidates(one)
+                case Classify():
+                    self.classify(incoming)
+                case Cancel():
+                    pass  # the generation it meant has ended already
         except Exception as error:  # a bug: say so, keep serving
             traceback.print_exc(file=sys.stderr)
-            _send({"op": "error", "token": command.get("token"), "error": f"{type(error).__name__}: {error}"})
+            token = incoming.token if isinstance(incoming, (Generate, Classify)) else None
+            send(Error(token, f"{type(error).__name__}: {error}"))
 
-    @staticmethod
-    def _settings(values: dict[str, Any]) -> Any:
-        from engine.generation.settings import SamplingSettings
+    def show_candidates(self, settings: SamplingSettings) -> None:
+        if self.sampler is not None:
+            send(Candidates(_candidates(self.sampler, settings)))
 
-        return SamplingSettings(**values)
-
-    def load(self, job: str, run: str) -> None:
-        from engine.generation.loading import load_model
-        from engine.generation.sampler import Sampler
-        from engine.generation.settings import GenerateInputError, SamplingSettings
-
+    def load(self, request: Load) -> None:
+        job = request.job
         try:
-            model = load_model(run, job=job, device="cpu")
+            model = load_model(request.run, job=job, device="cpu")
         except GenerateInputError as error:
-            _send({"op": "load_error", "job": job, "run": run, "error": str(error)})
+            send(LoadError(job, request.run, str(error)))
             return
         # Pay torch's first-call costs (kernel selection, allocations) now, not on the first Enter.
         if job == "charlm":
             Sampler(model, "", SamplingSettings(length=2)).next_char()
+            self.sampler = None
         else:
-            from engine.generation.classify import classify
-
             classify(model, "a warm up", attributions=False)
         self.models[job] = model
-        if job == "charlm":
-            self.sampler = None
-        _send(
-            {
-                "op": "loaded",
-                "job": job,
-                "run": run,
-                "name": model.name,
-                "describe": model.describe(),
-                "checkpoint": str(model.checkpoint),
-            }
-        )
+        send(Loaded(job, request.run, model.name, model.describe(), str(model.checkpoint)))
 
-    def generate(self, token: int, prompt: str, settings: list[dict[str, Any]]) -> None:
-        from engine.generation.sampler import Sampler
-        from engine.generation.settings import GenerateInputError
-
+    def generate(self, request: Generate) -> None:
+        token = request.token
         model = self.models.get("charlm")
         if model is None:
-            _send({"op": "error", "token": token, "error": "No character model is loaded."})
+            send(Error(token, "No character model is loaded."))
             return
         try:
-            samplers = [Sampler(model, prompt, self._settings(values)) for values in settings]
+            samplers = [Sampler(model, request.prompt, settings) for settings in request.settings]
         except GenerateInputError as error:
-            _send({"op": "error", "token": token, "error": str(error)})
+            send(Error(token, str(error)))
             return
         self.sampler = samplers[0]
-        _send(
-            {
-                "op": "begin",
-                "token": token,
-                "prompts": [s.prompt.text for s in samplers],
-                "message": samplers[0].prompt.message,
-            }
-        )
+        send(Begin(token, tuple(s.prompt.text for s in samplers), samplers[0].prompt.message))
         pending: list[list[str]] = [[] for _ in samplers]
         flushed = 0.0
         cancelled = False
-        deferred: list[dict[str, Any]] = []
         while not all(s.done for s in samplers):
             for index, sampler in enumerate(samplers):
                 char = sampler.next_char()
                 if char:
                     pending[index].append(char)
-            while not self.inbox.empty():
-                command = self.inbox.get_nowait()
-                if command is None or command.get("op") in ("cancel", "generate", "load"):
-                    cancelled = True
-                    if command is not None and command.get("op") != "cancel":
-                        deferred.append(command)
-                    if command is None:
-                        deferred.append({"op": "_quit"})
-                    break
-                if command.get("op") == "settings":
-                    for sampler, values in zip(samplers, command["settings"], strict=False):
-                        sampler.settings = self._settings(values)
-                else:
-                    deferred.append(command)
+            cancelled = self.read_while_generating(samplers)
             if cancelled:
                 break
             now = time.perf_counter()
             if now - flushed >= FLUSH_S:
-                _send(
-                    {
-                        "op": "chunk",
-                        "token": token,
-                        "texts": ["".join(p) for p in pending],
-                        "produced": samplers[0].produced,
-                        "candidates": _candidates(samplers[0], samplers[0].settings),
-                    }
-                )
+                texts = tuple("".join(p) for p in pending)
+                first = samplers[0]
+                send(Chunk(token, texts, first.produced, _candidates(first, first.settings)))
                 pending = [[] for _ in samplers]
                 flushed = now
-        reason = "cancelled" if cancelled else samplers[0].stop_reason or "length"
-        _send(
-            {
-                "op": "done",
-                "token": token,
-                "texts": ["".join(p) for p in pending],
-                "reason": reason,
-                "produced": samplers[0].produced,
-                "candidates": _candidates(samplers[0], samplers[0].settings),
-            }
-        )
-        for command in deferred:
-            if command.get("op") == "_quit":
-                self.inbox.put(None)
-            else:
-                self.handle(command)
+        first = samplers[0]
+        reason: Reason = "cancelled" if cancelled else "stop" if first.stop_reason == "stop" else "length"
+        texts = tuple("".join(p) for p in pending)
+        send(Done(token, texts, reason, first.produced, _candidates(first, first.settings)))
 
-    def classify(self, token: int, text: str) -> None:
-        from engine.generation.classify import classify
-        from engine.generation.settings import GenerateInputError
+    def read_while_generating(self, samplers: list[Sampler]) -> bool:
+        """Take the requests that arrived since the last character; True when the generation must stop."""
+        while not self.inbox.empty():
+            incoming = self.inbox.get_nowait()
+            match incoming:
+                case UpdateSettings(settings=settings):
+                    for sampler, new in zip(samplers, settings, strict=False):
+                        sampler.settings = new
+                case MessageError():
+                    self.handle(incoming)
+                case Cancel():
+                    return True
+                case Load() | Generate() | None:
+                    self.backlog.append(incoming)
+                    return True
+                case _:
+                    self.backlog.append(incoming)
+        return False
 
+    def classify(self, request: Classify) -> None:
         model = self.models.get("sentiment")
         if model is None:
-            _send({"op": "error", "token": token, "error": "No sentiment model is loaded."})
+            send(Error(request.token, "No sentiment model is loaded."))
             return
         try:
-            result = classify(model, text)
+            result = classify(model, request.text)
         except GenerateInputError as error:
-            _send({"op": "error", "token": token, "error": str(error)})
+            send(Error(request.token, str(error)))
             return
-        _send({"op": "classified", "token": token, "result": result.to_json()})
+        send(Classified(request.token, result))
 
 
 def main() -> int:

@@ -73,6 +73,16 @@ class StreamView(Widget, can_focus=True):
     def line_count(self) -> int:
         return len(self._lines)
 
+    @property
+    def lines(self) -> tuple[str, ...]:
+        """The text wrapped at the view's width, as drawn (a space where a line breaks is not drawn)."""
+        return tuple(self._lines)
+
+    @property
+    def line_starts(self) -> tuple[int, ...]:
+        """Where each of `lines` starts in `text`."""
+        return tuple(self._starts)
+
     def clear(self, prompt: str = "") -> None:
         """Start over with `prompt` shown first."""
         self._chunks, self._length = [], 0
@@ -145,22 +155,22 @@ class StreamView(Widget, can_focus=True):
         bottom = max(len(self._lines) - self.content_region.height, 0)
         return bottom if self._top is None else min(self._top, bottom)
 
-    def _scroll_to(self, top: int) -> None:
+    def _scroll_top_to(self, top: int) -> None:
         bottom = max(len(self._lines) - self.content_region.height, 0)
         self._top = None if top >= bottom else max(top, 0)
         self.refresh()
 
     def action_scroll(self, lines: int) -> None:
-        self._scroll_to(self.top + lines)
+        self._scroll_top_to(self.top + lines)
 
     def action_page(self, pages: int) -> None:
-        self._scroll_to(self.top + pages * max(self.content_region.height - 1, 1))
+        self._scroll_top_to(self.top + pages * max(self.content_region.height - 1, 1))
 
     def action_top(self) -> None:
-        self._scroll_to(0)
+        self._scroll_top_to(0)
 
     def action_follow(self) -> None:
-        self._scroll_to(len(self._lines))
+        self._scroll_top_to(len(self._lines))
 
     def on_mouse_scroll_up(self, event: events.MouseScrollUp) -> None:
         event.stop()

@@ -13,8 +13,10 @@ from engine.generation.settings import SamplingSettings
 from tests.engine.generation.generation_helpers import make_charlm_run, make_sentiment_run
 from tests.tui.conftest import SIZE, type_into, wait_until
 from tui.app import RnnTuiApp
-from tui.generate.pane import TEMPERATURES, GeneratePane, SettingsForm, step_through
+from tui.generate.pane import GeneratePane
+from tui.generate.settings_form import SettingsForm
 from tui.generate.stream_view import StreamView
+from tui.generate.widgets import TEMPERATURES, step_through
 
 
 @pytest.fixture(scope="module")
@@ -64,8 +66,8 @@ async def test_generates_what_the_engine_generates_and_streams_it(runs):
         assert "done" in plain(app, "#gen-status") and "200/200" in plain(app, "#gen-status")
         # The view wrapped the text into lines no wider than itself, and nothing was lost.
         width = out.content_region.width
-        assert out.line_count > 1 and all(len(line) <= width for line in out._lines)
-        assert "".join(out._lines).replace(" ", "") == out.text.replace(" ", "").replace("\n", "")
+        assert out.line_count > 1 and all(len(line) <= width for line in out.lines)
+        assert "".join(out.lines).replace(" ", "") == out.text.replace(" ", "").replace("\n", "")
         # The output has the keys now: the chart shows the next character's distribution.
         assert app.focused is out
         assert "next char" in plain(app, "#gen-chart") and "T 1" in plain(app, "#gen-chart")
@@ -105,7 +107,7 @@ async def test_escape_cancels_a_long_generation_and_keys_reach_a_running_sampler
         await type_into(pilot, "#gen-prompt", "the")
         await pilot.press("enter")
         out = app.query_one("#gen-out", StreamView)
-        await wait_until(pilot, lambda: p._produced > 50)
+        await wait_until(pilot, lambda: p.produced > 50)
         for _ in range(len(TEMPERATURES)):  # live, down to greedy while the text streams
             await pilot.press("t")
         assert p.settings.greedy
@@ -114,7 +116,7 @@ async def test_escape_cancels_a_long_generation_and_keys_reach_a_running_sampler
         await pilot.press("escape")
         assert not p.generating and "cancelled" in plain(app, "#gen-status")
         shown = len(out.text)
-        assert 50 < p._produced < 100_000
+        assert 50 < p.produced < 100_000
         await pilot.pause(0.3)
         assert len(out.text) == shown  # nothing arrives after Esc
         # From some point after the keys, every character is the model's argmax: greedy reached the running sampler.
@@ -274,15 +276,15 @@ def test_stream_view_wraps_incrementally_like_all_at_once():
         whole, pieces = StreamView(), StreamView()
         for view in (whole, pieces):
             view._wrap_width = width
-        whole._feed(text)
+        whole.append(text)
         position = 0
         while position < len(text):
             step = rng.randint(1, 9)
-            pieces._feed(text[position : position + step])
+            pieces.append(text[position : position + step])
             position += step
-        assert whole._lines == pieces._lines and whole._starts == pieces._starts
-        assert all(len(line) <= width for line in whole._lines)
-        for line, start in zip(whole._lines, whole._starts, strict=False):
+        assert whole.lines == pieces.lines and whole.line_starts == pieces.line_starts
+        assert all(len(line) <= width for line in whole.lines)
+        for line, start in zip(whole.lines, whole.line_starts, strict=False):
             assert text[start : start + len(line)] == line  # each line points at its place in the text
 
 
@@ -292,7 +294,7 @@ async def test_a_model_process_that_cannot_start_or_dies_is_reported(runs, monke
     app = RnnTuiApp(runs_root=runs)
     async with app.run_test(size=SIZE) as pilot:
         p = await open_pane(pilot)
-        p.worker.process.kill()  # the model process dies under the pane
+        p.model_process.process.kill()  # the model process dies under the pane
         await wait_until(pilot, lambda: "ended unexpectedly" in plain(app, "#gen-model"))
         assert p.loaded["charlm"] is None
 
