@@ -106,7 +106,9 @@ def main() -> int:
     config = parse_train_config("charlm", "default", **settings, nproc_per_node=1)
     ddp = create_run(root, config)
     start = time.perf_counter()
-    code = launch(ddp, config, record_failure)  # torchrun → python -m engine.training.worker RUN --rank → NCCL group of one
+    code = launch(
+        ddp, config, record_failure
+    )  # torchrun → python -m engine.training.worker RUN --rank → NCCL group of one
     report["ddp"] = {**side(ddp, time.perf_counter() - start), "exit_status": code}
     print(json.dumps({"ddp": report["ddp"]}), flush=True)
 

@@ -49,7 +49,7 @@ from engine.training.runs import pid_alive
 TEXT_FILE = "mysterious_island_1268-0.txt"
 F3 = b"\x1bOR"
 # What each plot of a charlm run shows once drawn, in the order `m` cycles through them
-# (tui/train.py PLOTS): the legend for the loss plot (its title "loss" is not unique on screen).
+# (tui/train/run_view.py PLOTS): the legend for the loss plot (its title "loss" is not unique on screen).
 PLOT_MARKERS = ["train_loss", "bits per character", "gradient norm", "learning rate"]
 _ANSI = re.compile(rb"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[@-Z\\-_]|\x1bO.")
 

@@ -53,6 +53,11 @@ class StepTrace:
         """Max abs difference between the recomputed h_t and torch's."""
         return abs_diff(self.h, self.torch_h)
 
+    @property
+    def unit_diffs(self) -> Tensor:
+        """|h_t − torch's h_t| per unit (the batch's first row)."""
+        return (self.h - self.torch_h).abs()[0]
+
 
 @dataclass
 class LayerTrace:

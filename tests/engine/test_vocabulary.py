@@ -204,7 +204,7 @@ def test_per_user_folders_follow_the_environment(monkeypatch, tmp_path: Path):
 def test_every_per_user_folder_comes_from_userdirs(monkeypatch, tmp_path: Path):
     from engine.training.runs import default_runs_root
     from tui.cli import default_keymap_path
-    from tui.generate.pane import history_path
+    from tui.generate.widgets import history_path
 
     monkeypatch.delenv("RNN_TUI_RUNS")
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))

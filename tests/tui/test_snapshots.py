@@ -47,7 +47,7 @@ def test_train_pane_80x24(snap_compare, tmp_path):
         await pilot.press("f3")
         pane = pilot.app.query_one("#train-pane")
         await wait_until(
-            pilot, lambda: pane._plotted is not None and len(pane._plotted[1]) and pane._plotted[1][0] == 12
+            pilot, lambda: pane.plotted is not None and len(pane.plotted.lengths) and pane.plotted.lengths[0] == 12
         )
         await pilot.pause()
 
@@ -69,8 +69,8 @@ def test_generate_pane_80x24(snap_compare, tmp_path, monkeypatch):
     # Speeds and latencies are measurements, different on every run: the status shows fixed figures here.
     monkeypatch.setattr(
         GeneratePane,
-        "_progress",
-        lambda self: f"{self._produced:,}/{self.settings.length:,} · 2,500 chars/s · first 20 ms",
+        "progress_text",
+        lambda self: f"{self.produced:,}/{self.settings.length:,} · 2,500 chars/s · first 20 ms",
     )
 
     async def run_before(pilot) -> None:

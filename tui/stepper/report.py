@@ -39,8 +39,9 @@ def render_text(result: StepperResult, width: int | None = None) -> str:
     tty = sys.stdout.isatty()
     if width is None:
         width = shutil.get_terminal_size((DEFAULT_WIDTH, 24)).columns if tty else DEFAULT_WIDTH
+    out = StringIO()
     console = Console(
-        file=StringIO(),
+        file=out,
         width=width,
         force_terminal=tty,
         color_system="auto" if tty else None,
@@ -51,7 +52,7 @@ def render_text(result: StepperResult, width: int | None = None) -> str:
     for block in _blocks(result):
         console.print(block)
         console.print()
-    lines = [line.rstrip() for line in console.file.getvalue().splitlines()]
+    lines = [line.rstrip() for line in out.getvalue().splitlines()]
     return "\n".join(lines).rstrip("\n") + "\n"
 
 
@@ -132,7 +133,7 @@ def _table(title: str) -> Table:
     return Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, padding=(0, 1), min_width=len(title) + 2)
 
 
-def _with_note(table: Table, note: str | None) -> RenderableType:
+def _with_note(table: RenderableType, note: str | None) -> RenderableType:
     return table if note is None else Group(table, Text(note))
 
 
@@ -151,7 +152,7 @@ def _matrix(title: str, values: list[list[float]], row_labels: list[str], column
     return _with_note(table, f"… and {hidden_rows} more rows (all of them in --json)" if hidden_rows > 0 else None)
 
 
-def _input_table(result: StepperResult) -> Table:
+def _input_table(result: StepperResult) -> RenderableType:
     sequence = result.config.sequence
     columns = [f"x{j}" for j in range(result.config.input_size)]
     return _matrix(

@@ -87,7 +87,10 @@ class TrainForm(FormScreen[TrainConfig]):
         values: dict[str, object] = {}
         for field in FORM_FIELDS[self.job]:
             widget = self.query_one(f"#field-{field.name}")
-            values[field.name] = str(widget.value) if isinstance(widget, Select) else widget.value
+            if isinstance(widget, Select):
+                values[field.name] = str(widget.value)
+            elif isinstance(widget, (Input, Checkbox)):
+                values[field.name] = widget.value
         return values
 
     def build(self) -> TrainConfig:

@@ -1,113 +1,35 @@
 """The Train pane: a live view over run directories.
 
 Every run, whether started here or headless over SSH (`rnn-tui train …`), is a directory
-under the runs root; the pane polls them from a thread worker at 4 Hz, changes only the
-cells that changed, and redraws a plot only when new records arrive. Jobs run in their
-own processes, so quitting or crashing the UI loses nothing.
+under the runs root; the pane polls them from a thread worker at 4 Hz (tui/train/disk.py),
+and hands what it read to the runs table (runs_table.py), which changes only the cells that
+changed, and to the run view (run_view.py), which redraws a plot only when new records arrive.
+The pane keeps the polling, the selection and the keys. Jobs run in their own processes, so
+quitting or crashing the UI loses nothing.
 """
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from rich.cells import cell_len
-from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
 from textual.reactive import reactive
 from textual.widget import Widget
-from textual.widgets import DataTable, ProgressBar, Static
+from textual.widgets import DataTable, Static
 from textual.worker import Worker, WorkerState
-from textual_plotext import PlotextPlot
 
-from engine.training.runs import ACTIVE_STATES, RunDir, RunError, RunStatus, list_runs
-from tui.numbers import fmt_best, fmt_devices, fmt_duration, fmt_rank_devices, fmt_speed, short_name
+from engine.training.runs import ACTIVE_STATES, RunDir, RunError
+from tui.train.disk import History, RunRow, Snapshot, read_rows, read_snapshot
+from tui.train.run_view import PlotSignature, RunView, run_text
+from tui.train.runs_table import RunsTable
+
+if TYPE_CHECKING:
+    from engine.training.config import TrainConfig
 
 POLL_INTERVAL_S = 0.25  # 4 Hz: light over SSH
-
-#: Plot groups per job: (title, metric keys drawn as series). Keys absent from a run are skipped.
-PLOTS: dict[str, list[tuple[str, tuple[str, ...]]]] = {
-    "charlm": [
-        ("loss", ("train_loss", "val_loss")),
-        ("bits per character", ("train_bpc", "val_bpc")),
-        ("gradient norm (before clipping)", ("grad_norm",)),
-        ("learning rate", ("lr",)),
-    ],
-    "sentiment": [
-        ("loss", ("train_loss", "val_loss")),
-        ("accuracy", ("train_acc", "val_acc")),
-        ("gradient norm (before clipping)", ("grad_norm",)),
-        ("learning rate", ("lr",)),
-    ],
-}
-STATE_STYLES = {
-    "queued": "dim",
-    "running": "bold green",
-    "paused": "yellow",
-    "done": "cyan",
-    "stopped": "magenta",
-    "failed": "bold red",
-}
-RUN_COLUMNS = ("run", "job", "state", "device", "step", "ETA", "speed", "best")
-
-
-@dataclass
-class RunRow:
-    """One line of the runs table, read from a run directory."""
-
-    run: RunDir
-    job: str
-    status: RunStatus
-
-    def cells(self) -> tuple[Text | str, ...]:
-        s = self.status
-        step = f"{s.step}/{s.total}" if s.total else str(s.step)
-        return (
-            short_name(self.run.name),
-            self.job,
-            Text(s.state, style=STATE_STYLES.get(s.state, "")),
-            fmt_devices(s.device, s.extra.get("rank_devices")),
-            step,
-            fmt_duration(s.eta_s),
-            fmt_speed(s.throughput, s.throughput_unit),
-            fmt_best(s.best_metric, s.best_value),
-        )
-
-
-@dataclass
-class History:
-    """The metric records of one run read so far, and where reading stopped."""
-
-    offset: int = 0
-    records: list[dict[str, Any]] = field(default_factory=list)
-
-
-@dataclass
-class Snapshot:
-    """What one poll read from disk."""
-
-    rows: list[RunRow]
-    error: str | None = None
-    # path -> (next offset, records, whether the file was rewritten and history starts over)
-    new_records: dict[Path, tuple[int, list[dict[str, Any]], bool]] = field(default_factory=dict)
-    sample: dict[str, Any] | None = None
-    log: list[str] = field(default_factory=list)
-
-
-def read_rows(root: Path) -> list[RunRow]:
-    rows = []
-    for run in list_runs(root):
-        try:
-            job = run.job
-        except RunError:
-            continue  # a directory being created, or not ours
-        rows.append(RunRow(run=run, job=job, status=run.status()))
-    return rows
 
 
 class TrainPane(Widget):
@@ -132,35 +54,33 @@ class TrainPane(Widget):
     plot_index = reactive(0)
     show_log = reactive(False)
 
-    def __init__(self, runs_root: Path, **kwargs) -> None:
+    def __init__(self, runs_root: Path, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.runs_root = Path(runs_root)
         self.rows: list[RunRow] = []
         self.selected: RunDir | None = None
         self.compared: RunDir | None = None
         self.histories: dict[Path, History] = {}
-        self._plotted: tuple | None = None
         self._empty_notice = False
-        self._shown: dict[str, Any] = {}
 
     def compose(self) -> ComposeResult:
-        yield DataTable(id="runs", cursor_type="row")
-        with Vertical(id="run-view"):
-            yield Static(id="run-header")
-            with Horizontal(id="run-progress-row"):
-                yield ProgressBar(id="run-progress", show_eta=False)
-                yield Static(id="run-speed")
-            yield PlotextPlot(id="run-plot")
-            yield Static(id="run-text")
+        yield RunsTable(id="runs", cursor_type="row")
+        yield RunView(id="run-view")
         yield Static(id="train-message")
 
     def on_mount(self) -> None:
-        table = self.query_one("#runs", DataTable)
-        for column in RUN_COLUMNS:
-            table.add_column(column, key=column)
         self.query_one("#train-message").display = False
         self.set_interval(POLL_INTERVAL_S, self.poll)
         self.poll()
+
+    @property
+    def plotted(self) -> PlotSignature | None:
+        """What the plot shows now (runs, their record counts, the metric's title); None before it is drawn."""
+        return self.query_one(RunView).plotted
+
+    def row_for(self, run: RunDir | None) -> RunRow | None:
+        """The runs table's row of `run`, as of the last poll (None if it is not there)."""
+        return next((row for row in self.rows if row.run == run), None)
 
     # ---------------------------------------------------------------- polling
 
@@ -174,28 +94,12 @@ class TrainPane(Widget):
 
     @work(thread=True, group="train-poll", exit_on_error=False)
     def read_disk(self, root: Path, selected: RunDir | None, offsets: dict[Path, int], with_log: bool) -> Snapshot:
-        try:
-            rows = read_rows(root)
-        except RunError as error:
-            return Snapshot(rows=[], error=str(error))
-        snapshot = Snapshot(rows=rows)
-        for path, offset in offsets.items():
-            run = RunDir(path)
-            try:
-                rewritten = run.metrics_path.stat().st_size < offset  # a resume rewrites metrics.jsonl
-            except FileNotFoundError:
-                rewritten = offset > 0
-            records, new_offset = run.read_metrics(0 if rewritten else offset)
-            snapshot.new_records[path] = (new_offset, records, rewritten)
-        if selected is not None:
-            snapshot.sample = selected.latest_sample()
-            snapshot.log = selected.log_tail(12) if with_log else []
-        return snapshot
+        return read_snapshot(root, selected, offsets, with_log)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.worker.group != "train-poll":
             return
-        if event.state == WorkerState.SUCCESS:
+        if event.state == WorkerState.SUCCESS and isinstance(event.worker.result, Snapshot):
             self.apply(event.worker.result)
         elif event.state == WorkerState.ERROR:
             self.set_message(f"Could not read the runs: {event.worker.error}", error=True)
@@ -207,42 +111,28 @@ class TrainPane(Widget):
             self.set_message(snapshot.error, error=True)
             return
         self.rows = snapshot.rows
+        run_view = self.query_one(RunView)
         with self.app.batch_update():
             self._update_table()
             for path, (offset, records, rewritten) in snapshot.new_records.items():
-                history = self.histories.setdefault(path, History())
+                self.histories.setdefault(path, History()).merge(offset, records, rewritten)
                 if rewritten:
-                    history.records.clear()
-                    self._plotted = None
-                history.offset = offset
-                history.records.extend(records)
-            self._update_run_view(snapshot)
+                    run_view.forget_plot()
+            row = self.row_for(self.selected)
+            if row is not None:
+                text = run_text(row, self.show_log, snapshot.sample, snapshot.log)
+                run_view.show(row, self.compared, self.histories, self.plot_index, text)
 
     def _update_table(self) -> None:
-        """Change only the cells that changed; add and remove rows as runs come and go."""
-        table = self.query_one("#runs", DataTable)
-        keys = {row.run.name for row in self.rows}
-        for key in [k.value for k in table.rows if k.value not in keys]:
-            table.remove_row(key)
-        existing = {k.value for k in table.rows}
-        for row in self.rows:
-            cells = row.cells()
-            if row.run.name not in existing:
-                table.add_row(*cells, key=row.run.name)
-                continue
-            for column, value in zip(RUN_COLUMNS, cells, strict=False):
-                if str(table.get_cell(row.run.name, column)) != str(value):
-                    # Widening a column re-lays out the table; only do it when the text no longer fits.
-                    wider = cell_len(str(value)) > table.columns[column].content_width
-                    table.update_cell(row.run.name, column, value, update_width=wider)
+        """The table follows the runs on disk; the first run is selected until the user picks one."""
+        table = self.query_one(RunsTable)
+        table.show_rows(self.rows)
         if self.selected is None and self.rows:
             self.selected = self.rows[0].run
-        if self.selected is not None and self.selected.name in keys:
-            row_index = table.get_row_index(self.selected.name)
-            if table.cursor_row != row_index:
-                table.move_cursor(row=row_index, animate=False)
+        if self.selected is not None:
+            table.move_to(self.selected.name)
         empty = not self.rows
-        self.query_one("#run-view").display = not empty
+        self.query_one(RunView).display = not empty
         if empty:
             self.set_message(
                 f"No runs yet in {self.runs_root}. Press n to start one, or run `rnn-tui train` in a shell."
@@ -251,89 +141,6 @@ class TrainPane(Widget):
         elif self._empty_notice:
             self.set_message("")
             self._empty_notice = False
-
-    def _row(self, run: RunDir | None) -> RunRow | None:
-        return next((row for row in self.rows if row.run == run), None)
-
-    def _update_run_view(self, snapshot: Snapshot) -> None:
-        row = self._row(self.selected)
-        if row is None:
-            return
-        s = row.status
-        compared = f" · comparing with {self.compared.name}" if self.compared and self.compared != row.run else ""
-        ranks = s.extra.get("rank_devices") or []
-        devices = fmt_rank_devices(ranks) if len(ranks) > 1 else s.device or "device ?"
-        header = Text.assemble(
-            (row.run.name, "bold"),
-            f" · {row.job} · ",
-            (s.state, STATE_STYLES.get(s.state, "")),
-            f" · {devices}{compared}",
-        )
-        self._show("#run-header", header)
-        progress = self.query_one("#run-progress", ProgressBar)
-        # Not before the bar has its width: it rounds the fraction to the half cells of its width then.
-        laid_out = progress.query_one("#bar").size.width > 0
-        if laid_out and (progress.total, progress.progress) != (s.total or None, s.step):
-            progress.update(total=s.total or None, progress=s.step)
-        eta = fmt_duration(s.eta_s)
-        self._show(
-            "#run-speed",
-            f"{s.step}/{s.total}"
-            + (f" · ETA {eta}" if eta else "")
-            + (f" · {fmt_speed(s.throughput, s.throughput_unit)}" if s.throughput else ""),
-        )
-        self._draw_plot(row)
-        if s.state == "failed" and s.error:
-            text = Text.assemble(("failed: ", "bold red"), s.error)
-        elif self.show_log:
-            text = Text("\n".join(snapshot.log) or "(the log is empty)", style="dim")
-        elif snapshot.sample:
-            text = Text.assemble(
-                (f"sample at step {snapshot.sample.get('step')}: ", "bold"), str(snapshot.sample.get("text", ""))
-            )
-        else:
-            text = Text("no sample yet" if row.job == "charlm" else "", style="dim")
-        self._show("#run-text", text)
-
-    def _show(self, selector: str, content: Text | str) -> None:
-        """Update a Static only when what it shows changes: each update re-lays out the pane."""
-        key = (content.plain, tuple(content.spans), str(content.style)) if isinstance(content, Text) else content
-        if self._shown.get(selector) != key:
-            self._shown[selector] = key
-            self.query_one(selector, Static).update(content)
-
-    def _plot_groups(self, job: str) -> list[tuple[str, tuple[str, ...]]]:
-        return PLOTS.get(job, PLOTS["charlm"])
-
-    def _draw_plot(self, row: RunRow) -> None:
-        groups = self._plot_groups(row.job)
-        title, keys = groups[self.plot_index % len(groups)]
-        runs = [row.run] + ([self.compared] if self.compared and self.compared != row.run else [])
-        lengths = tuple(len(self.histories.get(run.path, History()).records) for run in runs)
-        signature = (tuple(run.path for run in runs), lengths, title, self.size)
-        if signature == self._plotted:
-            return  # nothing new: no redraw
-        self._plotted = signature
-        widget = self.query_one("#run-plot", PlotextPlot)
-        plt = widget.plt
-        plt.clear_data()
-        plt.clear_figure()
-        plt.title(title)
-        plt.xlabel("step")
-        drawn = False
-        for run in runs:
-            records = self.histories.get(run.path, History()).records
-            prefix = "" if run == row.run else f"{run.name[-12:]} "
-            for key in keys:
-                points = [(r["step"], r[key]) for r in records if isinstance(r.get(key), (int, float)) and "step" in r]
-                points = [(x, y) for x, y in points if math.isfinite(y)]
-                if points:
-                    xs, ys = zip(*points, strict=False)
-                    plt.plot(list(xs), list(ys), label=prefix + key, marker="braille")
-                    drawn = True
-        if not drawn:
-            plt.title(f"{title}: no records yet")
-        widget.refresh()
 
     def set_message(self, text: str, error: bool = False) -> None:
         message = self.query_one("#train-message", Static)
@@ -349,11 +156,11 @@ class TrainPane(Widget):
         row = next((r for r in self.rows if r.run.name == event.row_key.value), None)
         if row is not None and row.run != self.selected:
             self.selected = row.run
-            self._plotted = None
+            self.query_one(RunView).forget_plot()
             self.poll()
 
     def _selected_row(self) -> RunRow | None:
-        row = self._row(self.selected)
+        row = self.row_for(self.selected)
         if row is None:
             self.set_message("Select a run first (↑/↓ in the runs table).")
         return row
@@ -397,10 +204,11 @@ class TrainPane(Widget):
         self.plot_index += 1
 
     def watch_plot_index(self) -> None:
-        self._plotted = None
-        row = self._row(self.selected)
+        run_view = self.query_one(RunView)
+        run_view.forget_plot()
+        row = self.row_for(self.selected)
         if row is not None:
-            self._draw_plot(row)
+            run_view.draw_plot(row, self.compared, self.histories, self.plot_index)
 
     def watch_show_log(self) -> None:
         self.poll()
@@ -418,7 +226,7 @@ class TrainPane(Widget):
         else:
             self.compared = row.run
             self.set_message(f"Marked {row.run.name}: select another run to see both on one plot (v again clears).")
-        self._plotted = None
+        self.query_one(RunView).forget_plot()
         self.poll()
 
     def action_new_run(self) -> None:
@@ -426,7 +234,7 @@ class TrainPane(Widget):
 
         self.app.push_screen(TrainForm(), self._create_from_form)
 
-    def _create_from_form(self, config) -> None:
+    def _create_from_form(self, config: TrainConfig | None) -> None:
         if config is None:
             return
         from engine.training.jobs import create_run

@@ -250,7 +250,7 @@ async def test_help_screen_lists_every_key_and_closes():
         await settle(pilot)
         await pilot.press("question_mark")
         assert isinstance(app.screen, HelpScreen)
-        text = app.screen._keys_markdown()
+        text = app.screen.keys_markdown()
         for binding_id in ("stepper.next", "stepper.play", "stepper.configure", "stepper.truncate_less", "app.quit"):
             assert binding_id in text
         await pilot.press("escape")

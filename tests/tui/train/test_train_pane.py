@@ -118,7 +118,7 @@ async def test_pause_stop_and_resume_keys_talk_to_the_job(tmp_path):
         await pilot.press("p")
         assert run.pending_command() == "pause"
         run.write_status(RunStatus(state="paused", step=40, total=100, device="cpu", pid=os.getpid()))
-        await wait_until(pilot, lambda: train_pane(app)._row(run).status.state == "paused")
+        await wait_until(pilot, lambda: train_pane(app).row_for(run).status.state == "paused")
         await pilot.press("p")
         assert run.pending_command() == "resume"
         await pilot.press("r")
@@ -126,7 +126,7 @@ async def test_pause_stop_and_resume_keys_talk_to_the_job(tmp_path):
         await pilot.press("s")
         assert run.pending_command() == "stop"
         run.write_status(RunStatus(state="done", step=100, total=100, device="cpu"))
-        await wait_until(pilot, lambda: train_pane(app)._row(run).status.state == "done")
+        await wait_until(pilot, lambda: train_pane(app).row_for(run).status.state == "done")
         await pilot.press("s")
         assert "already done" in text_of(app, "#train-message")
         await pilot.press("r")
@@ -140,16 +140,16 @@ async def test_plot_cycles_metrics_and_compares_two_runs(tmp_path):
     async with app.run_test(size=(100, 30)) as pilot:
         await pilot.press("f3")
         pane = train_pane(app)
-        await wait_until(pilot, lambda: pane.selected == second and pane._plotted is not None)
-        assert pane._plotted[2] == "loss"
+        await wait_until(pilot, lambda: pane.selected == second and pane.plotted is not None)
+        assert pane.plotted.title == "loss"
         await pilot.press("m")
-        assert pane._plotted[2] == "bits per character"
+        assert pane.plotted.title == "bits per character"
         await pilot.press("m", "m", "m")
-        assert pane._plotted[2] == "loss"
+        assert pane.plotted.title == "loss"
         await pilot.press("v")
         await pilot.press("down")
-        await wait_until(pilot, lambda: pane.selected == first and len(pane._plotted[0]) == 2)
-        assert pane._plotted[0] == (first.path, second.path)
+        await wait_until(pilot, lambda: pane.selected == first and len(pane.plotted.runs) == 2)
+        assert pane.plotted.runs == (first.path, second.path)
         assert "comparing with 20261128-150000-charlm-gggg" in text_of(app, "#run-header")
         await pilot.press("v", "v")  # mark this one, then clear
         assert pane.compared is None

@@ -1,0 +1,75 @@
+"""The Train pane's runs table: one row per run directory, redrawn cell by cell.
+
+A poll reads every run four times a second; `RunsTable.show_rows` changes only the cells whose text
+changed and adds or removes rows as runs come and go, so a quiet table costs no layout.
+"""
+
+from __future__ import annotations
+
+from rich.cells import cell_len
+from rich.text import Text
+from textual.widgets import DataTable
+from textual.widgets.data_table import ColumnKey
+
+from tui.numbers import fmt_best, fmt_devices, fmt_duration, fmt_speed, short_name
+from tui.train.disk import RunRow
+
+STATE_STYLES = {
+    "queued": "dim",
+    "running": "bold green",
+    "paused": "yellow",
+    "done": "cyan",
+    "stopped": "magenta",
+    "failed": "bold red",
+}
+RUN_COLUMNS = ("run", "job", "state", "device", "step", "ETA", "speed", "best")
+
+
+def row_cells(row: RunRow) -> tuple[Text | str, ...]:
+    """The table's cells for one run, in RUN_COLUMNS order."""
+    s = row.status
+    step = f"{s.step}/{s.total}" if s.total else str(s.step)
+    return (
+        short_name(row.run.name),
+        row.job,
+        Text(s.state, style=STATE_STYLES.get(s.state, "")),
+        fmt_devices(s.device, s.extra.get("rank_devices")),
+        step,
+        fmt_duration(s.eta_s),
+        fmt_speed(s.throughput, s.throughput_unit),
+        fmt_best(s.best_metric, s.best_value),
+    )
+
+
+class RunsTable(DataTable):
+    """Runs keyed by their directory name, newest first; the row cursor is the selected run."""
+
+    def on_mount(self) -> None:
+        for column in RUN_COLUMNS:
+            self.add_column(column, key=column)
+
+    def show_rows(self, rows: list[RunRow]) -> None:
+        """Change only the cells that changed; add and remove rows as runs come and go."""
+        names = {row.run.name for row in rows}
+        for key in [k.value for k in self.rows if k.value not in names]:
+            if key is not None:
+                self.remove_row(key)
+        existing = {k.value for k in self.rows}
+        for row in rows:
+            cells = row_cells(row)
+            name = row.run.name
+            if name not in existing:
+                self.add_row(*cells, key=name)
+                continue
+            for column, value in zip(RUN_COLUMNS, cells, strict=False):
+                if str(self.get_cell(name, column)) != str(value):
+                    # Widening a column re-lays out the table; only do it when the text no longer fits.
+                    wider = cell_len(str(value)) > self.columns[ColumnKey(column)].content_width
+                    self.update_cell(name, column, value, update_width=wider)
+
+    def move_to(self, name: str) -> None:
+        """Put the cursor on the run called `name` (if it is in the table and not there yet)."""
+        if name in {k.value for k in self.rows}:
+            row_index = self.get_row_index(name)
+            if self.cursor_row != row_index:
+                self.move_cursor(row=row_index, animate=False)
