@@ -18,7 +18,7 @@ run: $(STAMP)
 	$(BIN)/rnn-tui $(ARGS)
 
 test: $(STAMP)
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n auto $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check $(CHECKED)
