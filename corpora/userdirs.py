@@ -6,7 +6,9 @@
 - data (the Generate pane's prompt history): the user data folder (`~/.local/share/rnn-tui`);
 - config (keymap.json): the user config folder (`~/.config/rnn-tui`).
 
-On macOS and Windows platformdirs gives each platform's own places. Nothing is created here.
+On macOS and Windows platformdirs gives each platform's own places. Before platformdirs, rnn-tui
+used the XDG folders everywhere; where such an older folder exists and the platform's does not
+yet, it stays in use, so runs and keymaps made before are still found. Nothing is created here.
 """
 
 from __future__ import annotations
@@ -26,9 +28,15 @@ def _override(variable: str) -> Path | None:
     return Path(value).expanduser() if value else None
 
 
+def _platform_or_earlier(platform: Path, xdg_variable: str, default: str) -> Path:
+    """`platform`, unless only the XDG folder earlier versions used exists (same as `platform` on Linux)."""
+    earlier = Path(os.environ.get(xdg_variable) or Path.home() / default).expanduser() / APP
+    return earlier if earlier != platform and earlier.is_dir() and not platform.exists() else platform
+
+
 def data_dir() -> Path:
     """Where rnn-tui keeps what it makes for the user (prompt history; runs unless moved)."""
-    return platformdirs.user_data_path(APP)
+    return _platform_or_earlier(platformdirs.user_data_path(APP), "XDG_DATA_HOME", ".local/share")
 
 
 def runs_dir() -> Path:
@@ -43,4 +51,4 @@ def cache_dir() -> Path:
 
 def config_dir() -> Path:
     """The user's settings (keymap.json)."""
-    return platformdirs.user_config_path(APP)
+    return _platform_or_earlier(platformdirs.user_config_path(APP), "XDG_CONFIG_HOME", ".config")

@@ -212,3 +212,19 @@ def test_every_per_user_folder_comes_from_userdirs(monkeypatch, tmp_path: Path):
     assert default_runs_root() == userdirs.runs_dir()
     assert default_keymap_path().parent == userdirs.config_dir()
     assert history_path().parent == userdirs.data_dir()
+
+
+def test_folders_of_earlier_versions_stay_in_use_where_the_platform_puts_them_elsewhere(monkeypatch, tmp_path: Path):
+    """On macOS platformdirs says ~/Library/Application Support; runs made before live under ~/.local/share."""
+    monkeypatch.delenv("RNN_TUI_RUNS")
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg-data"))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg-config"))
+    monkeypatch.setattr(userdirs.platformdirs, "user_data_path", lambda app: tmp_path / "Application Support" / app)
+    monkeypatch.setattr(userdirs.platformdirs, "user_config_path", lambda app: tmp_path / "Preferences" / app)
+    assert userdirs.runs_dir() == tmp_path / "Application Support" / "rnn-tui" / "runs"  # nothing made before
+    (tmp_path / "xdg-data" / "rnn-tui" / "runs").mkdir(parents=True)
+    (tmp_path / "xdg-config" / "rnn-tui").mkdir(parents=True)
+    assert userdirs.runs_dir() == tmp_path / "xdg-data" / "rnn-tui" / "runs"
+    assert userdirs.config_dir() == tmp_path / "xdg-config" / "rnn-tui"
+    (tmp_path / "Application Support" / "rnn-tui").mkdir(parents=True)  # the platform's folder wins once it exists
+    assert userdirs.data_dir() == tmp_path / "Application Support" / "rnn-tui"
