@@ -10,7 +10,7 @@ from pathlib import Path
 
 from corpora.userdirs import config_dir
 from engine.cells import CELL_NAMES
-from tui import generate_cli, headless
+from tui import generate_cli, headless, inspect_cli
 
 
 class UsageError(Exception):
@@ -103,6 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
     headless.add_runs_parser(subparsers)
     generate_cli.add_generate_parser(subparsers)
     generate_cli.add_classify_parser(subparsers)
+    inspect_cli.add_inspect_parser(subparsers)
     return parser
 
 
@@ -178,6 +179,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "runs": headless.run_runs,
     }
     handlers |= {"generate": generate_cli.run_generate, "classify": generate_cli.run_classify}
+    handlers |= {"inspect": inspect_cli.run_inspect}
     try:
         args = build_parser().parse_args(argv)
         return handlers[args.command](args)
