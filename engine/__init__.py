@@ -1,5 +1,7 @@
 """The core, free of any UI, in wings that depend downward only (import-linter contracts in pyproject.toml).
 
+    inspection/   a trained model stepped over the user's text: our recurrence beside torch's,
+                  predictions and surprise, P(positive) as a review is read, unit search
     generation/   sampling settings (torch-free), loading a run's model, the sampler, classify,
                   the Generate pane's model process and its typed messages; reads training's runs
     training/     config and presets (torch-free), runs (torch-free), checkpoints, the trainer,

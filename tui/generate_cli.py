@@ -121,7 +121,7 @@ def _load(args: argparse.Namespace, job: str) -> Any:
     return loaded
 
 
-def _quiet_stdout() -> None:
+def quiet_stdout() -> None:
     """After a closed pipe: point stdout at /dev/null, so the interpreter's final flush does not complain."""
     try:
         devnull = os.open(os.devnull, os.O_WRONLY)
@@ -170,7 +170,7 @@ def run_generate(args: argparse.Namespace) -> int:
         out.write(text + ("" if last == "\n" else "\n"))
         out.flush()
     except BrokenPipeError:
-        _quiet_stdout()
+        quiet_stdout()
         return 0
     except KeyboardInterrupt:
         if out.isatty():  # show what was drawn and end the line (to a pipe, which may be full, write nothing)
@@ -180,7 +180,7 @@ def run_generate(args: argparse.Namespace) -> int:
             except OSError:
                 pass
         else:  # nothing left for the pipe: the interpreter's final flush must not block on it
-            _quiet_stdout()
+            quiet_stdout()
         raise
     return 0
 
@@ -217,7 +217,7 @@ def run_classify(args: argparse.Namespace) -> int:
                 _print_words(result)
         sys.stdout.flush()
     except BrokenPipeError:
-        _quiet_stdout()
+        quiet_stdout()
     return 0
 
 

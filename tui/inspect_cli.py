@@ -26,7 +26,7 @@ from engine.generation.settings import GenerateInputError
 from engine.inspection.inputs import MAX_TEXT, InspectInputError, check_text, parse_span
 from engine.numbers import NumberError, parse_whole
 from engine.training.runs import default_runs_root
-from tui.generate_cli import _quiet_stdout
+from tui.generate_cli import quiet_stdout
 from tui.headless import InputError
 
 DEFAULT_REVIEW = "The plot was dull at first, but the acting is superb and the ending is great."
@@ -184,7 +184,7 @@ def run_inspect(args: argparse.Namespace) -> int:
             sys.stdout.write("".join(line + "\n" for line in report.lines()))
         sys.stdout.flush()
     except BrokenPipeError:
-        _quiet_stdout()
+        quiet_stdout()
     return 0
 
 

@@ -88,8 +88,8 @@ def _start_char(vocab: CharVocab) -> tuple[str, str]:
     return vocab.chars[0], f"the character {vocab.chars[0]!r}"
 
 
-def prepare_prompt(vocab: CharVocab, prompt: str) -> PromptReport:
-    """The prompt with characters the model does not know left out (and said so); never empty."""
+def prepare_prompt(vocab: CharVocab, prompt: str, *, what: str = "prompt") -> PromptReport:
+    """The prompt with characters the model does not know left out (and said so, naming it `what`); never empty."""
     known = set(vocab.chars)
     missing = tuple(dict.fromkeys(char for char in prompt if char not in known))
     text = "".join(char for char in prompt if char in known) if missing else prompt
@@ -102,14 +102,14 @@ def prepare_prompt(vocab: CharVocab, prompt: str) -> PromptReport:
         message = None
         if missing:
             message = (
-                f"{are} not in {size}, so {'it was' if len(missing) == 1 else 'they were'} left out of the prompt."
+                f"{are} not in {size}, so {'it was' if len(missing) == 1 else 'they were'} left out of the {what}."
             )
         return PromptReport(text, missing, message)
     start, named = _start_char(vocab)
     if missing:
-        message = f"{are} not in {size}, so the prompt was left empty and generation starts from {named}."
+        message = f"{are} not in {size}, so the {what} was left empty and generation starts from {named}."
     else:
-        message = f"The prompt is empty, so generation starts from {named}."
+        message = f"The {what} is empty, so generation starts from {named}."
     return PromptReport(start, missing, message)
 
 

@@ -109,15 +109,12 @@ class CharTrace(Activities):
 
 def kept_text(vocab: CharVocab, text: str) -> tuple[str, tuple[str, ...], str | None]:
     """(the characters the model knows, those it lacks, a one-sentence notice or None); InspectInputError when none is left."""
-    report = prepare_prompt(vocab, text)
+    report = prepare_prompt(vocab, text, what="text")
     if report.missing and set(text) <= set(report.missing):
         raise InspectInputError(
             f"None of the text's characters is in the model's vocabulary of {len(vocab):,} characters; type text in its alphabet."
         )
-    notice = report.message
-    if notice and notice.endswith(" of the prompt."):
-        notice = notice.removesuffix(" of the prompt.") + " of the text."
-    return report.text, report.missing, notice
+    return report.text, report.missing, report.message
 
 
 def trace_text(loaded: LoadedModel, text: str, *, use_cache: bool = True) -> CharTrace:
