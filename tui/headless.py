@@ -348,14 +348,20 @@ def run_runs(args: argparse.Namespace) -> int:
     from rich.table import Table
 
     table = Table(box=None, pad_edge=False)
-    for column in ("run", "job", "state", "device", "step", "ETA", "throughput", "best"):
+    tested = any(row["test_acc"] is not None for row in rows)  # the column only where a run has the figure
+    for column in ("run", "job", "state", "device", "step", "ETA", "throughput", "best", "test acc")[
+        : 9 if tested else 8
+    ]:
         table.add_column(column, no_wrap=True)
     for row in rows:
         step = f"{row['step']:,}/{row['total']:,}" if row["total"] else f"{row['step']:,}"
         speed = fmt_speed(row["throughput"], row["throughput_unit"])
         best = fmt_best(row["best_metric"], row["best_value"])
         eta = fmt_duration(row["eta_s"])
-        table.add_row(row["name"], row["job"], row["state"], row["device"], step, eta, speed, best)
+        cells = [row["name"], row["job"], row["state"], row["device"], step, eta, speed, best]
+        if tested:
+            cells.append(f"{row['test_acc']:.4f}" if row["test_acc"] is not None else "")
+        table.add_row(*cells)
     Console(width=max(shutil.get_terminal_size().columns, 100)).print(table)
     return 0
 
@@ -381,5 +387,13 @@ def _run_row(run: RunDir) -> dict[str, Any]:
         "throughput_unit": status.throughput_unit,
         "best_metric": status.best_metric,
         "best_value": status.best_value,
+        "test_acc": _final_figure(run, "test_acc"),
+        "test_loss": _final_figure(run, "test_loss"),
         "error": status.error,
     }
+
+
+def _final_figure(run: RunDir, name: str) -> float | None:
+    """A figure of the run's closing record (the held-out test set of a sentiment run), or None."""
+    value = (run.final_metrics() or {}).get(name)
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None

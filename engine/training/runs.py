@@ -203,6 +203,27 @@ class RunDir:
             )
         return status
 
+    def final_metrics(self, max_bytes: int = 16_000) -> dict[str, Any] | None:
+        """The run's closing record (`"final": true`, e.g. the held-out test set's figures), or None.
+
+        It is the last record a finished run appends, so only the end of metrics.jsonl is read.
+        """
+        try:
+            with open(self.metrics_path, "rb") as handle:
+                handle.seek(0, os.SEEK_END)
+                handle.seek(max(handle.tell() - max_bytes, 0))
+                data = handle.read()
+        except FileNotFoundError:
+            return None
+        for line in reversed(data.splitlines()):
+            try:
+                record = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(record, dict) and record.get("final") is True:
+                return record
+        return None
+
     def read_metrics(self, offset: int = 0) -> tuple[list[dict[str, Any]], int]:
         """Records appended since byte `offset`, and the offset to read from next time.
 

@@ -78,5 +78,5 @@ def read_snapshot(root: Path, selected: RunDir | None, offsets: dict[Path, int],
         snapshot.new_records[path] = (new_offset, records, rewritten)
     if selected is not None:
         snapshot.sample = selected.latest_sample()
-        snapshot.log = selected.log_tail(12) if with_log else []
+        snapshot.log = selected.log_tail(60) if with_log else []  # the view keeps the newest that fit
     return snapshot

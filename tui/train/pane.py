@@ -120,8 +120,9 @@ class TrainPane(Widget):
                     run_view.forget_plot()
             row = self.row_for(self.selected)
             if row is not None:
-                text = run_text(row, self.show_log, snapshot.sample, snapshot.log)
-                run_view.show(row, self.compared, self.histories, self.plot_index, text)
+                room = run_view.text_room(self.show_log)
+                text = run_text(row, self.show_log, snapshot.sample, snapshot.log, room)
+                run_view.show(row, self.compared, self.histories, self.plot_index, text, room[1])
 
     def _update_table(self) -> None:
         """The table follows the runs on disk; the first run is selected until the user picks one."""

@@ -11,6 +11,7 @@ import math
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from rich.cells import cell_len
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
@@ -77,6 +78,7 @@ class RunView(Vertical):
         histories: dict[Path, History],
         plot_index: int,
         text: Text,
+        text_rows: int = 4,
     ) -> None:
         """Draw `row`'s run (with `compared` on the same plot, if any) and `text` below the plot."""
         s = row.status
@@ -86,6 +88,10 @@ class RunView(Vertical):
         header = Text.assemble(
             (row.run.name, "bold"), f" · {row.job} · ", (s.state, STATE_STYLES.get(s.state, "")), f" · {devices}{other}"
         )
+        history = histories.get(row.run.path)
+        final = next((r for r in reversed(history.records) if r.get("final")), None) if history else None
+        if final and isinstance(final.get("test_acc"), int | float):
+            header.append(f" · test acc {final['test_acc']:.4f}", style="bold")
         self._show("#run-header", header)
         progress = self.query_one("#run-progress", ProgressBar)
         # Not before the bar has its width: it rounds the fraction to the half cells of its width then.
@@ -100,7 +106,16 @@ class RunView(Vertical):
             + (f" · {fmt_speed(s.throughput, s.throughput_unit)}" if s.throughput else ""),
         )
         self.draw_plot(row, compared, histories, plot_index)
+        if text_rows != self._shown.get("rows"):
+            self._shown["rows"] = text_rows
+            self.query_one("#run-text", Static).styles.max_height = text_rows
         self._show("#run-text", text)
+
+    def text_room(self, show_log: bool) -> tuple[int, int]:
+        """(width, rows) the text under the plot may fill: 4 rows, or a third of the view for the log tail."""
+        width = self.query_one("#run-text", Static).content_size.width or self.size.width - 2
+        rows = max(4, self.size.height // 3) if show_log else 4
+        return max(width, 10), rows
 
     def _show(self, selector: str, content: Text | str) -> None:
         """Update a Static only when what it shows changes: each update re-lays out the pane."""
@@ -145,13 +160,32 @@ class RunView(Vertical):
         widget.refresh()
 
 
-def run_text(row: RunRow, show_log: bool, sample: dict[str, Any] | None, log: list[str]) -> Text:
-    """What goes under the plot: the error of a failed run, else the log tail or the newest sample."""
+def run_text(
+    row: RunRow, show_log: bool, sample: dict[str, Any] | None, log: list[str], room: tuple[int, int] = (80, 4)
+) -> Text:
+    """What goes under the plot: the error of a failed run, else the log tail or the newest sample.
+
+    The log tail is the newest lines that fit in `room` (width, rows) once wrapped, so its last
+    line is always on screen.
+    """
     s = row.status
     if s.state == "failed" and s.error:
         return Text.assemble(("failed: ", "bold red"), s.error)
     if show_log:
-        return Text("\n".join(log) or "(the log is empty)", style="dim")
+        return Text("\n".join(tail_that_fits(log, *room)) or "(the log is empty)", style="dim")
     if sample:
         return Text.assemble((f"sample at step {sample.get('step')}: ", "bold"), str(sample.get("text", "")))
     return Text("no sample yet" if row.job == "charlm" else "", style="dim")
+
+
+def tail_that_fits(lines: list[str], width: int, rows: int) -> list[str]:
+    """The newest of `lines` that fit in `rows` rows of `width` cells, each line wrapped."""
+    kept: list[str] = []
+    used = 0
+    for line in reversed(lines):
+        height = max(1, -(-cell_len(line) // max(width, 1)))
+        if kept and used + height > rows:
+            break
+        kept.append(line)
+        used += height
+    return kept[::-1]

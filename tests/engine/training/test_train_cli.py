@@ -166,3 +166,25 @@ def test_ctrl_c_stops_the_job_with_a_final_checkpoint(runs_root, text_file):
     status = wait_for_state(run, "stopped")
     assert "stopping after a final checkpoint" in err and f"--resume {run.name}" in err
     assert (run.checkpoints / "last.pt").exists() and status.extra["checkpoint_step"] == status.step
+
+
+def test_runs_show_a_sentiment_runs_test_accuracy(capsys, tmp_path):
+    """The held-out test figures a finished sentiment run appends last reach `rnn-tui runs` (they were nowhere)."""
+    from engine.training.runs import RunDir, RunStatus
+
+    root = tmp_path / "runs"
+    scored = RunDir.create(root, "sentiment", {"data": "imdb"}, name="scored")
+    for step in range(1, 200):
+        scored.append_metric({"step": step, "train_loss": 0.5, "val_acc": 0.8})
+    scored.append_metric({"step": 200, "final": True, "test_loss": 0.31, "test_acc": 0.8868, "test_model": "best"})
+    scored.write_status(RunStatus(state="done", step=200, total=200, best_metric="val_acc", best_value=0.89))
+    unscored = RunDir.create(root, "sentiment", {"data": "imdb"}, name="unscored")
+    unscored.append_metric({"step": 1, "final": True, "test_acc": "high"})  # not a number: shown as nothing
+    unscored.metrics_path.write_bytes(unscored.metrics_path.read_bytes() + b"{broken")
+    assert main(["runs", "--runs-dir", str(root), "--json"]) == 0
+    rows = {row["name"]: row for row in json.loads(capsys.readouterr().out)}
+    assert (rows["scored"]["test_acc"], rows["scored"]["test_loss"]) == (0.8868, 0.31)
+    assert rows["unscored"]["test_acc"] is None
+    assert main(["runs", "--runs-dir", str(root)]) == 0
+    table = capsys.readouterr().out
+    assert "test acc" in table and "0.8868" in table

@@ -10,6 +10,7 @@ import json
 import os
 import time
 
+import pytest
 from textual.widgets import DataTable, Static
 
 from engine.training.runs import RunDir, RunStatus
@@ -167,6 +168,27 @@ async def test_log_tail_toggles(tmp_path):
         assert "line 17" not in text_of(app, "#run-text")
 
 
+@pytest.mark.parametrize("size", [(80, 24), (160, 48)])
+async def test_the_log_tail_shows_the_newest_lines_on_screen(tmp_path, size):
+    """What is drawn ends at the log's last line, however many rows the view has (it showed the oldest)."""
+    run = make_run(tmp_path, "20261128-160000-charlm-hhhh", state="running", step=400, total=1000)
+    run.log_path.write_text(
+        "".join(f"step {i:,}/1,000 · loss {3 - i / 1000:.4f} · grad 1.2\n" for i in range(0, 410, 10))
+    )
+    app = RnnTuiApp(runs_root=tmp_path)
+    async with app.run_test(size=size) as pilot:
+        await pilot.press("f3")
+        await wait_until(pilot, lambda: train_pane(app).selected == run)
+        await pilot.press("o")
+        widget = app.query_one("#run-text", Static)
+        await wait_until(pilot, lambda: "step 400/" in text_of(app, "#run-text"))
+        await pilot.pause()
+        drawn = [widget.render_line(y).text.strip() for y in range(widget.size.height)]
+        assert drawn[-1].startswith("step 400/1,000"), drawn
+        assert len(drawn) >= (4 if size[1] == 24 else 10)
+        assert all(line.startswith("step ") for line in drawn)
+
+
 async def test_quit_with_active_jobs_asks_and_can_stop_them(tmp_path):
     run = make_run(tmp_path, "20261128-170000-charlm-iiii", pid=os.getpid())
     app = RnnTuiApp(runs_root=tmp_path)
@@ -258,3 +280,12 @@ async def test_a_distributed_run_shows_its_world_size_and_every_ranks_device(tmp
         assert str(table.get_cell_at((0, 3))) == "cuda×8"
         await wait_until(pilot, lambda: "8 ranks: cuda:0, cuda:1" in text_of(app, "#run-header"))
         assert "cuda:7" in text_of(app, "#run-header")
+
+
+async def test_a_sentiment_runs_test_accuracy_is_in_the_run_header(tmp_path):
+    run = make_run(tmp_path, "20261128-170000-sentiment-tttt", job="sentiment", state="done", step=100, total=100)
+    run.append_metric({"step": 100, "final": True, "test_loss": 0.31, "test_acc": 0.8868, "test_model": "best"})
+    app = RnnTuiApp(runs_root=tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("f3")
+        await wait_until(pilot, lambda: "test acc 0.8868" in text_of(app, "#run-header"))
