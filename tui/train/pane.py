@@ -122,7 +122,7 @@ class TrainPane(Widget):
             if row is not None:
                 room = run_view.text_room(self.show_log)
                 text = run_text(row, self.show_log, snapshot.sample, snapshot.log, room)
-                run_view.show(row, self.compared, self.histories, self.plot_index, text, room[1])
+                run_view.show(row, self.row_for(self.compared), self.histories, self.plot_index, text, room[1])
 
     def _update_table(self) -> None:
         """The table follows the runs on disk; the first run is selected until the user picks one."""
@@ -209,7 +209,7 @@ class TrainPane(Widget):
         run_view.forget_plot()
         row = self.row_for(self.selected)
         if row is not None:
-            run_view.draw_plot(row, self.compared, self.histories, self.plot_index)
+            run_view.draw_plot(row, self.row_for(self.compared), self.histories, self.plot_index)
 
     def watch_show_log(self) -> None:
         self.poll()
@@ -221,7 +221,7 @@ class TrainPane(Widget):
         row = self._selected_row()
         if row is None:
             return
-        if self.compared == row.run:
+        if self.compared is not None:  # v while a run is marked clears the mark, whichever run is selected
             self.compared = None
             self.set_message("Comparison cleared.")
         else:

@@ -19,8 +19,7 @@ from textual.geometry import Size
 from textual.widgets import ProgressBar, Static
 from textual_plotext import PlotextPlot
 
-from engine.training.runs import RunDir
-from tui.numbers import fmt_duration, fmt_rank_devices, fmt_speed
+from tui.numbers import fmt_duration, fmt_rank_devices, fmt_speed, short_name
 from tui.train.disk import History, RunRow
 from tui.train.runs_table import STATE_STYLES
 
@@ -74,7 +73,7 @@ class RunView(Vertical):
     def show(
         self,
         row: RunRow,
-        compared: RunDir | None,
+        compared: RunRow | None,
         histories: dict[Path, History],
         plot_index: int,
         text: Text,
@@ -82,16 +81,28 @@ class RunView(Vertical):
     ) -> None:
         """Draw `row`'s run (with `compared` on the same plot, if any) and `text` below the plot."""
         s = row.status
-        other = f" · comparing with {compared.name}" if compared and compared != row.run else ""
+        other = ""
+        if compared is not None and compared.run != row.run:
+            marked = short_name(compared.run.name)
+            same = compared.job == row.job
+            other = f" · comparing with {marked}" if same else f" · {marked} is {compared.job}: not comparable"
         ranks = s.extra.get("rank_devices") or []
         devices = fmt_rank_devices(ranks) if len(ranks) > 1 else s.device or "device ?"
-        header = Text.assemble(
-            (row.run.name, "bold"), f" · {row.job} · ", (s.state, STATE_STYLES.get(s.state, "")), f" · {devices}{other}"
-        )
         history = histories.get(row.run.path)
         final = next((r for r in reversed(history.records) if r.get("final")), None) if history else None
-        if final and isinstance(final.get("test_acc"), int | float):
-            header.append(f" · test acc {final['test_acc']:.4f}", style="bold")
+        tested = (
+            f" · test acc {final['test_acc']:.4f}" if final and isinstance(final.get("test_acc"), int | float) else ""
+        )
+        state = (s.state, STATE_STYLES.get(s.state, ""))
+        header = Text.assemble(
+            (row.run.name, "bold"), f" · {row.job} · ", state, f" · {devices}{other}", (tested, "bold")
+        )
+        if (
+            header.cell_len > self.size.width - 2
+        ):  # the run's short name, as in the table, where the full one cuts the rest
+            header = Text.assemble(
+                (short_name(row.run.name), "bold"), " · ", state, f" · {devices}{other}", (tested, "bold")
+            )
         self._show("#run-header", header)
         progress = self.query_one("#run-progress", ProgressBar)
         # Not before the bar has its width: it rounds the fraction to the half cells of its width then.
@@ -128,11 +139,12 @@ class RunView(Vertical):
         """Redraw the plot next time, even if no new records arrived."""
         self.plotted = None
 
-    def draw_plot(self, row: RunRow, compared: RunDir | None, histories: dict[Path, History], plot_index: int) -> None:
-        """Plot metric group `plot_index` of `row`'s run (and of `compared`), unless that is what is drawn."""
+    def draw_plot(self, row: RunRow, compared: RunRow | None, histories: dict[Path, History], plot_index: int) -> None:
+        """Plot metric group `plot_index` of `row`'s run (and of `compared`'s, if it is the same job), unless drawn."""
         groups = plot_groups(row.job)
         title, keys = groups[plot_index % len(groups)]
-        runs = [row.run] + ([compared] if compared and compared != row.run else [])
+        comparable = compared is not None and compared.run != row.run and compared.job == row.job
+        runs = [row.run] + ([compared.run] if compared is not None and comparable else [])
         lengths = tuple(len(histories.get(run.path, History()).records) for run in runs)
         signature = PlotSignature(tuple(run.path for run in runs), lengths, title, self.size)
         if signature == self.plotted:
@@ -147,7 +159,7 @@ class RunView(Vertical):
         drawn = False
         for run in runs:
             records = histories.get(run.path, History()).records
-            prefix = "" if run == row.run else f"{run.name[-12:]} "
+            prefix = "" if run == row.run else f"{short_name(run.name)} "
             for key in keys:
                 points = [(r["step"], r[key]) for r in records if isinstance(r.get(key), (int, float)) and "step" in r]
                 points = [(x, y) for x, y in points if math.isfinite(y)]

@@ -151,9 +151,34 @@ async def test_plot_cycles_metrics_and_compares_two_runs(tmp_path):
         await pilot.press("down")
         await wait_until(pilot, lambda: pane.selected == first and len(pane.plotted.runs) == 2)
         assert pane.plotted.runs == (first.path, second.path)
-        assert "comparing with 20261128-150000-charlm-gggg" in text_of(app, "#run-header")
-        await pilot.press("v", "v")  # mark this one, then clear
+        assert "comparing with 11-28 15:00 gggg" in text_of(app, "#run-header")  # a name that fits at 80 columns
+        await pilot.press("v")  # while comparing, v clears the mark (it used to mark this run instead)
         assert pane.compared is None
+        await wait_until(pilot, lambda: len(pane.plotted.runs) == 1)
+        assert "comparing" not in text_of(app, "#run-header")
+
+
+async def test_compare_never_mixes_jobs_and_labels_fit_80_columns(tmp_path):
+    charlm = make_run(tmp_path, "20261128-140000-charlm-ffff", state="done")
+    other = make_run(tmp_path, "20261128-145000-charlm-eeee", state="done")
+    sentiment = make_run(tmp_path, "20261128-150000-sentiment-gggg", job="sentiment", state="done")
+    app = RnnTuiApp(runs_root=tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("f3")
+        pane = train_pane(app)
+        await wait_until(pilot, lambda: pane.selected == sentiment and pane.plotted is not None)
+        await pilot.press("v")  # mark the sentiment run, then look at a character model
+        await pilot.press("down")
+        await wait_until(pilot, lambda: pane.selected == other and pane.plotted is not None)
+        await pilot.pause()
+        assert pane.plotted.runs == (other.path,)  # a sentiment run is never plotted against a charlm loss
+        header = text_of(app, "#run-header")
+        assert "11-28 15:00 gggg is sentiment: not comparable" in header
+        await pilot.press("v", "v")  # clear, then mark this charlm run
+        await pilot.press("down")
+        await wait_until(pilot, lambda: pane.selected == charlm and len(pane.plotted.runs) == 2)
+        header = app.query_one("#run-header", Static)
+        assert header.render_line(0).text.rstrip().endswith("comparing with 11-28 14:50 eeee")
 
 
 async def test_log_tail_toggles(tmp_path):
