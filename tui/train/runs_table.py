@@ -49,12 +49,21 @@ class RunsTable(DataTable):
             self.add_column(column, key=column)
 
     def show_rows(self, rows: list[RunRow]) -> None:
-        """Change only the cells that changed; add and remove rows as runs come and go."""
+        """Change only the cells that changed; add and remove rows as runs come and go, in `rows`' order.
+
+        A run that appears while the app is open goes where it belongs (newest first, as after a
+        restart), not at the bottom: the rows are laid out again in order then, which is rare.
+        """
         names = {row.run.name for row in rows}
         for key in [k.value for k in self.rows if k.value not in names]:
             if key is not None:
                 self.remove_row(key)
-        existing = {k.value for k in self.rows}
+        existing = [k.value for k in self.rows]
+        arriving = [row.run.name for row in rows if row.run.name not in set(existing)]
+        order = [row.run.name for row in rows]
+        if arriving and existing and order != [*existing, *arriving]:
+            self.clear()  # keeps the columns; the pane puts the cursor back on the selected run
+            existing = []
         for row in rows:
             cells = row_cells(row)
             name = row.run.name

@@ -314,3 +314,22 @@ async def test_a_sentiment_runs_test_accuracy_is_in_the_run_header(tmp_path):
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("f3")
         await wait_until(pilot, lambda: "test acc 0.8868" in text_of(app, "#run-header"))
+
+
+async def test_a_run_started_while_watching_goes_where_a_restart_would_put_it(tmp_path):
+    """Newest first, as after a restart (it was appended at the bottom); the selection stays put."""
+    older = make_run(tmp_path, "20261128-100000-charlm-aaaa", state="done")
+    newer = make_run(tmp_path, "20261128-110000-charlm-bbbb", state="done")
+    app = RnnTuiApp(runs_root=tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("f3")
+        pane = train_pane(app)
+        await wait_until(pilot, lambda: pane.selected == newer)
+        await pilot.press("down")
+        await wait_until(pilot, lambda: pane.selected == older)
+        newest = make_run(tmp_path, "20261128-120000-charlm-cccc", state="running", pid=os.getpid())
+        table = app.query_one("#runs", DataTable)
+        await wait_until(pilot, lambda: len(table.rows) == 3)
+        await pilot.pause(0.3)
+        assert [key.value for key in table.rows] == [newest.name, newer.name, older.name]
+        assert pane.selected == older and table.cursor_row == 2
