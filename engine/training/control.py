@@ -9,6 +9,7 @@ In a distributed run every rank calls `poll` at the same step and the ranks agre
 from __future__ import annotations
 
 import time
+from collections import deque
 from collections.abc import Callable
 
 from engine.training.distributed import Group
@@ -17,6 +18,25 @@ from engine.training.runs import RunDir, RunStatus
 STATUS_INTERVAL_S = 0.5
 PAUSE_POLL_S = 0.2
 COMMANDS = (None, "resume", "pause", "stop")  # control requests; when ranks disagree, the later one wins
+
+
+class Speedometer:
+    """Items per second over the last few logging windows, for status.json's throughput.
+
+    One window's rate swings (a window after a resume or an evaluation is short, another shares the
+    cores with a second job), so the status shows the rate of the last `windows` windows together;
+    each metrics record keeps its own window's rate.
+    """
+
+    def __init__(self, windows: int = 5) -> None:
+        self.recent: deque[tuple[float, float]] = deque(maxlen=windows)
+
+    def add(self, items: float, seconds: float) -> float | None:
+        """Count one window; the rate over the recent windows (None before any time was measured)."""
+        if seconds > 0:
+            self.recent.append((items, seconds))
+        total = sum(seconds for _, seconds in self.recent)
+        return sum(items for items, _ in self.recent) / total if total > 0 else None
 
 
 class RunControl:

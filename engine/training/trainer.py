@@ -37,7 +37,7 @@ from torch import nn
 from engine.models import build_model
 from engine.training.checkpoint import BEST, LAST, rng_state, save_checkpoint, set_rng_state
 from engine.training.config import TrainConfig
-from engine.training.control import RunControl
+from engine.training.control import RunControl, Speedometer
 from engine.training.distributed import Group
 from engine.training.errors import JobInputError, TrainingHalted
 from engine.training.runs import RunDir, RunStatus, atomic_write_bytes
@@ -160,6 +160,7 @@ class Trainer(abc.ABC):
         self.vocab_size = 0
         self.stop_requested: Callable[[], bool] = lambda: False
         self.control = RunControl(run, group, self._progress, lambda: self.stop_requested())
+        self.speed = Speedometer()  # status.json's throughput: the last few windows together
 
     # ------------------------------------------------------------------ job hooks
     @abc.abstractmethod
@@ -333,7 +334,7 @@ class Trainer(abc.ABC):
         record["time"] = round(self.elapsed_now(), 3)
         record["eval_time"] = round(self.eval_time, 3)
         self.history.append(record)
-        self.control.status.throughput = record["throughput"]
+        self.control.status.throughput = self.speed.add(window.items, window.seconds)
         if self.group.main:
             self.run.append_metric(record)
             print(_progress_line(record, self.total), flush=True)

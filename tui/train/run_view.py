@@ -101,7 +101,7 @@ class RunView(Vertical):
             header.cell_len > self.size.width - 2
         ):  # the run's short name, as in the table, where the full one cuts the rest
             header = Text.assemble(
-                (short_name(row.run.name), "bold"), " · ", state, f" · {devices}{other}", (tested, "bold")
+                (short_name(row.run.name), "bold"), f" · {row.job} · ", state, f" · {devices}{other}", (tested, "bold")
             )
         self._show("#run-header", header)
         progress = self.query_one("#run-progress", ProgressBar)
@@ -114,7 +114,7 @@ class RunView(Vertical):
             "#run-speed",
             f"{s.step}/{s.total}"
             + (f" · ETA {eta}" if eta else "")
-            + (f" · {fmt_speed(s.throughput, s.throughput_unit)}" if s.throughput else ""),
+            + (f" · {fmt_speed(s.throughput, s.throughput_unit)}" if s.throughput and s.state == "running" else ""),
         )
         self.draw_plot(row, compared, histories, plot_index)
         if text_rows != self._shown.get("rows"):

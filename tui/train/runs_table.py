@@ -36,7 +36,7 @@ def row_cells(row: RunRow) -> tuple[Text | str, ...]:
         fmt_devices(s.device, s.extra.get("rank_devices")),
         step,
         fmt_duration(s.eta_s),
-        fmt_speed(s.throughput, s.throughput_unit),
+        fmt_speed(s.throughput, s.throughput_unit) if s.state == "running" else "",  # a pause has no speed
         fmt_best(s.best_metric, s.best_value),
     )
 

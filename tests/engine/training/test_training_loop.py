@@ -250,3 +250,15 @@ def test_devices_mixed_precision_and_the_schedule():
     assert all(a >= b for a, b in itertools.pairwise(factors[10:]))
     constant = parse_train_config("charlm", steps=10, lr_schedule="none")
     assert {lr_factor(constant, step, 10) for step in range(10)} == {1.0}
+
+
+def test_the_status_speed_is_the_last_windows_together():
+    """One window's rate swings (1,758 -> 46.3k -> 8,256 tokens/s were seen); the status shows the recent ones pooled."""
+    from engine.training.control import Speedometer
+
+    speed = Speedometer(windows=3)
+    assert speed.add(100, 0.0) is None  # no time measured yet
+    assert speed.add(1_000, 1.0) == 1_000
+    assert speed.add(10_000, 0.25) == pytest.approx(11_000 / 1.25)  # a short window does not dominate
+    speed.add(2_000, 1.0)
+    assert speed.add(3_000, 1.0) == pytest.approx(15_000 / 2.25)  # the oldest window has left

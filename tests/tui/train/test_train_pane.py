@@ -206,12 +206,16 @@ async def test_the_log_tail_shows_the_newest_lines_on_screen(tmp_path, size):
         await wait_until(pilot, lambda: train_pane(app).selected == run)
         await pilot.press("o")
         widget = app.query_one("#run-text", Static)
-        await wait_until(pilot, lambda: "step 400/" in text_of(app, "#run-text"))
-        await pilot.pause()
-        drawn = [widget.render_line(y).text.strip() for y in range(widget.size.height)]
-        assert drawn[-1].startswith("step 400/1,000"), drawn
-        assert len(drawn) >= (4 if size[1] == 24 else 10)
-        assert all(line.startswith("step ") for line in drawn)
+
+        def drawn() -> list[str]:
+            return [widget.render_line(y).text.strip() for y in range(widget.size.height)]
+
+        await wait_until(
+            pilot, lambda: "step 400/" in text_of(app, "#run-text") and drawn()[-1].startswith("step 400/")
+        )
+        lines = drawn()
+        assert len(lines) >= (4 if size[1] == 24 else 10)
+        assert all(line.startswith("step ") for line in lines)
 
 
 async def test_quit_with_active_jobs_asks_and_can_stop_them(tmp_path):
@@ -329,7 +333,21 @@ async def test_a_run_started_while_watching_goes_where_a_restart_would_put_it(tm
         await wait_until(pilot, lambda: pane.selected == older)
         newest = make_run(tmp_path, "20261128-120000-charlm-cccc", state="running", pid=os.getpid())
         table = app.query_one("#runs", DataTable)
-        await wait_until(pilot, lambda: len(table.rows) == 3)
-        await pilot.pause(0.3)
-        assert [key.value for key in table.rows] == [newest.name, newer.name, older.name]
-        assert pane.selected == older and table.cursor_row == 2
+        order = [newest.name, newer.name, older.name]
+        await wait_until(pilot, lambda: [key.value for key in table.rows] == order and table.cursor_row == 2)
+        assert pane.selected == older
+
+
+async def test_only_a_running_run_shows_a_speed(tmp_path):
+    paused = make_run(tmp_path, "20261128-100000-charlm-aaaa", state="paused", pid=os.getpid())
+    running = make_run(tmp_path, "20261128-110000-charlm-bbbb", state="running", pid=os.getpid())
+    app = RnnTuiApp(runs_root=tmp_path)
+    async with app.run_test(size=(120, 30)) as pilot:
+        await pilot.press("f3")
+        table = app.query_one("#runs", DataTable)
+        await wait_until(pilot, lambda: len(table.rows) == 2)
+        assert "tok/s" in str(table.get_cell(running.name, "speed"))
+        assert str(table.get_cell(paused.name, "speed")) == ""
+        await pilot.press("down")
+        await wait_until(pilot, lambda: train_pane(app).selected == paused)
+        await wait_until(pilot, lambda: "tok/s" not in text_of(app, "#run-speed"))
