@@ -17,6 +17,7 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.reactive import reactive
+from textual.timer import Timer
 from textual.widget import Widget
 from textual.widgets import DataTable, Static
 from textual.worker import Worker, WorkerState
@@ -30,6 +31,8 @@ if TYPE_CHECKING:
     from engine.training.config import TrainConfig
 
 POLL_INTERVAL_S = 0.25  # 4 Hz: light over SSH
+NOTICE_S = 8.0  # how long a notice stays under the table
+ERROR_S = 30.0  # and an error
 
 
 class TrainPane(Widget):
@@ -62,6 +65,7 @@ class TrainPane(Widget):
         self.compared: RunDir | None = None
         self.histories: dict[Path, History] = {}
         self._empty_notice = False
+        self._message_timer: Timer | None = None
 
     def compose(self) -> ComposeResult:
         yield RunsTable(id="runs", cursor_type="row")
@@ -136,18 +140,25 @@ class TrainPane(Widget):
         self.query_one(RunView).display = not empty
         if empty:
             self.set_message(
-                f"No runs yet in {self.runs_root}. Press n to start one, or run `rnn-tui train` in a shell."
+                f"No runs yet in {self.runs_root}. Press n to start one, or run `rnn-tui train` in a shell.",
+                lasting=True,
             )
             self._empty_notice = True
         elif self._empty_notice:
             self.set_message("")
             self._empty_notice = False
 
-    def set_message(self, text: str, error: bool = False) -> None:
+    def set_message(self, text: str, error: bool = False, lasting: bool = False) -> None:
+        """One line under the table: a notice goes after NOTICE_S seconds, an error after ERROR_S; `lasting` stays."""
         message = self.query_one("#train-message", Static)
         message.set_class(error, "-error")
         message.display = bool(text)
         message.update(text)
+        if self._message_timer is not None:
+            self._message_timer.stop()
+            self._message_timer = None
+        if text and not lasting:
+            self._message_timer = self.set_timer(ERROR_S if error else NOTICE_S, lambda: self.set_message(""))
 
     # --------------------------------------------------------------- actions
 

@@ -351,3 +351,37 @@ async def test_only_a_running_run_shows_a_speed(tmp_path):
         await pilot.press("down")
         await wait_until(pilot, lambda: train_pane(app).selected == paused)
         await wait_until(pilot, lambda: "tok/s" not in text_of(app, "#run-speed"))
+
+
+async def test_a_notice_goes_away_by_itself(tmp_path, monkeypatch):
+    """A notice used to stay forever; an error stays longer, and the empty-root hint stays while it holds."""
+    import tui.train.pane as pane_module
+
+    monkeypatch.setattr(pane_module, "NOTICE_S", 0.3)
+    monkeypatch.setattr(pane_module, "ERROR_S", 0.6)
+    make_run(tmp_path, "20261128-100000-charlm-aaaa", state="done")
+    app = RnnTuiApp(runs_root=tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("f3")
+        pane = train_pane(app)
+        await wait_until(pilot, lambda: pane.selected is not None)
+        message = app.query_one("#train-message", Static)
+        await pilot.press("v")
+        assert message.display and "Marked" in text_of(app, "#train-message")
+        await wait_until(pilot, lambda: not message.display, timeout=5)
+        pane.set_message("Could not do that.", error=True)
+        await pilot.pause(0.4)
+        assert message.display  # an error outlives a notice
+        await wait_until(pilot, lambda: not message.display, timeout=5)
+
+
+async def test_the_empty_runs_root_hint_stays(tmp_path, monkeypatch):
+    import tui.train.pane as pane_module
+
+    monkeypatch.setattr(pane_module, "NOTICE_S", 0.1)
+    app = RnnTuiApp(runs_root=tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("f3")
+        await wait_until(pilot, lambda: "No runs yet" in text_of(app, "#train-message"))
+        await pilot.pause(0.5)
+        assert app.query_one("#train-message", Static).display
