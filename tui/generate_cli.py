@@ -14,18 +14,16 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import sys
 import time
 from typing import Any
 
 from engine.devices import DEVICES
 from engine.generation.loading import default_run, load_model
-from engine.generation.settings import MAX_LENGTH, GenerateInputError
+from engine.generation.settings import MAX_LENGTH, GenerateInputError, unescape_stop
 from engine.training.runs import default_runs_root
 from tui.headless import InputError
 
-_ESCAPES = {"n": "\n", "t": "\t", "\\": "\\"}
 #: Generated characters are flushed to stdout at most this often (the first one at once): a pipe
 #: write per character costs the reader a wake-up each, about a third of the speed on 2 cores.
 FLUSH_INTERVAL_S = 0.01
@@ -98,11 +96,6 @@ def add_classify_parser(subparsers: argparse._SubParsersAction) -> None:
     )
 
 
-def _unescape(text: str) -> str:
-    r"""\n, \t and \\ in a typed stop string, as a newline, a tab and a backslash."""
-    return re.sub(r"\\([nt\\])", lambda match: _ESCAPES[match.group(1)], text)
-
-
 def _load(args: argparse.Namespace, job: str) -> Any:
     """The model of --run, or of the newest run of `job` (said on stderr)."""
     root = args.runs_dir or default_runs_root()
@@ -142,7 +135,7 @@ def run_generate(args: argparse.Namespace) -> int:
             top_p=args.top_p,
             length=args.length,
             seed=args.seed,
-            stop=_unescape(args.stop),
+            stop=unescape_stop(args.stop),
         )
         loaded = _load(args, "charlm")
     except GenerateInputError as error:

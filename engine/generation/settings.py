@@ -8,6 +8,7 @@ impossible. Numbers are read by engine.numbers, the parser every flag and form s
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, fields
 from dataclasses import replace as _replace
 from typing import Any
@@ -188,3 +189,19 @@ def parse_settings(
         for name, value in values.items()
     }
     return SamplingSettings(**parsed)
+
+
+# ------------------------------------------------------------------------------ typed stop strings
+
+_ESCAPES = {"n": "\n", "t": "\t", "\\": "\\"}
+_TYPED = {value: "\\" + key for key, value in _ESCAPES.items()}
+
+
+def unescape_stop(typed: str) -> str:
+    r"""A stop string as typed on a flag or in a form: \n, \t and \\ mean a newline, a tab and a backslash."""
+    return re.sub(r"\\([nt\\])", lambda match: _ESCAPES[match.group(1)], typed)
+
+
+def escape_stop(stop: str) -> str:
+    """The stop string as one types it back (the inverse of `unescape_stop`)."""
+    return "".join(_TYPED.get(char, char) for char in stop)

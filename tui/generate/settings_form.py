@@ -7,7 +7,13 @@ from textual.binding import Binding
 from textual.containers import Grid, Horizontal, Vertical
 from textual.widgets import Button, Input, Label, Static
 
-from engine.generation.settings import GenerateInputError, SamplingSettings, parse_settings
+from engine.generation.settings import (
+    GenerateInputError,
+    SamplingSettings,
+    escape_stop,
+    parse_settings,
+    unescape_stop,
+)
 from tui.forms import FormScreen
 
 
@@ -32,7 +38,7 @@ class SettingsForm(FormScreen[tuple[SamplingSettings, float]]):
             ("Top-p", "top_p", f"{s.top_p:g}", "in (0, 1]; 1 = off"),
             ("Length", "length", str(s.length), "characters to generate"),
             ("Seed", "seed", str(s.seed), "same seed, same text"),
-            ("Stop at", "stop", s.stop, "stop after this text (blank: never)"),
+            ("Stop at", "stop", escape_stop(s.stop), r"stop after this text (\n: a newline; blank: never)"),
             ("2nd temperature", "temperature2", f"{self.temperature2:g}", "the right side of d (side by side)"),
         )
         with Vertical(id="form"):
@@ -54,6 +60,7 @@ class SettingsForm(FormScreen[tuple[SamplingSettings, float]]):
             key: self.query_one(f"#set-{key}", Input).value
             for key in ("temperature", "top_k", "top_p", "length", "seed", "stop")
         }
+        value["stop"] = unescape_stop(value["stop"])  # \n means a newline here as on the command line
         settings = parse_settings(**value)
         second = parse_settings(temperature=self.query_one("#set-temperature2", Input).value).temperature
         return settings, second
