@@ -5,6 +5,8 @@ It returns a validated `TrainConfig` (or None); validation is torch-free, so it 
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Grid, Horizontal, Vertical, VerticalScroll
@@ -29,7 +31,11 @@ def _shown(value: object) -> str:
 
 
 class TrainForm(FormScreen[TrainConfig]):
-    """A new training job: changing the job or the preset refills the fields."""
+    """A new training job: changing the job or the preset refills the fields, but not the data source.
+
+    `data_paths` (job -> the data source last typed for it) is shared with the caller, so the form
+    opens with the last data source used for each job, and switching jobs back and forth keeps both.
+    """
 
     BINDINGS = [
         Binding("escape", "cancel", "Cancel", id="train_form.cancel"),
@@ -40,8 +46,15 @@ class TrainForm(FormScreen[TrainConfig]):
     job = reactive("charlm", recompose=True)
     preset = reactive(DEFAULT_PRESET, recompose=True)
 
+    def __init__(self, data_paths: dict[str, str] | None = None) -> None:
+        super().__init__()
+        self.data_paths = data_paths if data_paths is not None else {}
+
     def compose(self) -> ComposeResult:
         config = parse_train_config(self.job, self.preset)
+        typed = self.data_paths.get(self.job)
+        if typed is not None:
+            config = replace(config, data=typed)
         with Vertical(id="train-form"):
             yield Static("[b]New training run[/]  [dim]Enter or ctrl+s starts it, Esc cancels[/]")
             with Horizontal(id="train-form-top"):
@@ -55,7 +68,8 @@ class TrainForm(FormScreen[TrainConfig]):
                     compact=True,
                     id="preset",
                 )
-            with VerticalScroll(id="train-form-fields"), Grid(id="train-form-grid"):
+            # Not a Tab stop of its own: Tab goes from the preset straight to the first field.
+            with VerticalScroll(id="train-form-fields", can_focus=False), Grid(id="train-form-grid"):
                 for field in FORM_FIELDS[self.job]:
                     yield Label(field.label, classes="train-form-label")
                     yield self._widget(field, getattr(config, field.name))
@@ -76,11 +90,26 @@ class TrainForm(FormScreen[TrainConfig]):
         self.query_one("#job", Select).focus()
 
     def on_select_changed(self, event: Select.Changed) -> None:
-        if event.select.id == "job" and event.value != self.job:
-            self.preset = DEFAULT_PRESET
-            self.job = str(event.value)
-        elif event.select.id == "preset" and event.value != self.preset:
-            self.preset = str(event.value)
+        which = event.select.id
+        if (which, event.value) not in (("job", self.job), ("preset", self.preset)) and which in ("job", "preset"):
+            self.remember_data()  # the fields are about to be rebuilt
+            if which == "job":
+                self.preset = DEFAULT_PRESET
+                self.job = str(event.value)
+            else:
+                self.preset = str(event.value)
+            # The rebuilt form has a new Select: focus it once it is there, so the next keys go where they went.
+            self.call_after_refresh(lambda: self.query_one(f"#{which}", Select).focus())
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        if event.input.id == "field-data":
+            self.data_paths[self.job] = event.value
+
+    def remember_data(self) -> None:
+        """Keep the data source typed for this job (the caller's dict outlives the form)."""
+        found = self.query("#field-data")
+        if found and isinstance(found.first(), Input):
+            self.data_paths[self.job] = found.first(Input).value
 
     def values(self) -> dict[str, object]:
         """What the fields hold now, as the user typed it."""

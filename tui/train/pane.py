@@ -66,6 +66,7 @@ class TrainPane(Widget):
         self.histories: dict[Path, History] = {}
         self._empty_notice = False
         self._message_timer: Timer | None = None
+        self.data_paths: dict[str, str] = {}  # job -> the data source last typed in the new-run form
 
     def compose(self) -> ComposeResult:
         yield RunsTable(id="runs", cursor_type="row")
@@ -244,7 +245,7 @@ class TrainPane(Widget):
     def action_new_run(self) -> None:
         from tui.train.form import TrainForm
 
-        self.app.push_screen(TrainForm(), self._create_from_form)
+        self.app.push_screen(TrainForm(self.data_paths), self._create_from_form)
 
     def _create_from_form(self, config: TrainConfig | None) -> None:
         if config is None:

@@ -14,7 +14,7 @@ import pytest
 from textual.widgets import DataTable, Static
 
 from engine.training.runs import RunDir, RunStatus
-from tests.tui.conftest import SIZE, wait_until
+from tests.tui.conftest import SIZE, type_into, wait_until
 from tui.app import RnnTuiApp
 from tui.quit import QuitScreen
 from tui.train.pane import TrainPane
@@ -385,3 +385,42 @@ async def test_the_empty_runs_root_hint_stays(tmp_path, monkeypatch):
         await wait_until(pilot, lambda: "No runs yet" in text_of(app, "#train-message"))
         await pilot.pause(0.5)
         assert app.query_one("#train-message", Static).display
+
+
+async def test_the_new_run_form_keeps_focus_and_the_data_path_per_job(tmp_path):
+    """Tab had a hidden stop, changing the job dropped the focus and the typed path; the path is kept per job."""
+    from textual.widgets import Input, Select
+
+    from tui.train.form import TrainForm
+
+    app = RnnTuiApp(runs_root=tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("f3")
+        await pilot.press("n")
+        await wait_until(pilot, lambda: isinstance(app.screen, TrainForm))
+        form = app.screen
+        assert form.focused is form.query_one("#job", Select)
+        await pilot.press("tab")
+        assert form.focused is form.query_one("#preset", Select)
+        await pilot.press("tab")
+        assert form.focused is form.query_one("#field-data")  # no hidden stop in between
+        await type_into(pilot, "#field-data", "/data/novel.txt")
+
+        def data_field() -> str | None:
+            found = form.query("#field-data")
+            return found.first(Input).value if found else None
+
+        def job_focused() -> bool:
+            found = form.query("#job")
+            return bool(found) and found.first(Select).has_focus
+
+        form.query_one("#job", Select).value = "sentiment"
+        await wait_until(pilot, lambda: data_field() == "imdb" and job_focused())  # the sentiment job's default
+        await type_into(pilot, "#field-data", "/data/reviews.parquet")
+        form.query_one("#job", Select).value = "charlm"
+        await wait_until(pilot, lambda: data_field() == "/data/novel.txt")  # kept, not silently dropped
+        await pilot.pause()
+        await pilot.press("escape")
+        await pilot.press("n")  # the next form remembers the last data source of each job
+        await wait_until(pilot, lambda: isinstance(app.screen, TrainForm) and app.screen is not form)
+        assert app.screen.query_one("#field-data").value == "/data/novel.txt"
