@@ -21,7 +21,7 @@ from engine.generation.settings import SamplingSettings
 from tui.generate.stream_view import StreamView
 
 TEMPERATURES = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 1.25, 1.5, 2.0, 3.0, 5.0)
-TOP_KS = (0, 1, 2, 3, 5, 10, 20, 40)
+TOP_KS = (1, 2, 3, 5, 10, 20, 40, 0)  # fewest candidates first; 0 (off) keeps them all, so it comes last
 TOP_PS = (0.5, 0.7, 0.8, 0.9, 0.95, 1.0)
 LENGTHS = (100, 200, 500, 1000, 2000, 5000, 10000)
 HISTORY_SIZE = 100
@@ -32,6 +32,17 @@ def step_through(ladder: tuple[float, ...], value: float, direction: int) -> flo
     if direction > 0:
         return next((v for v in ladder if v > value + 1e-9), ladder[-1])
     return next((v for v in reversed(ladder) if v < value - 1e-9), ladder[0])
+
+
+def step_top_k(value: int, direction: int) -> int:
+    """The next top-k with more (direction 1) or fewer (-1) candidates: 1 is the fewest, off (0) keeps them all."""
+    if value == 0:
+        place = len(TOP_KS) - 1
+    else:
+        place = max((i for i, k in enumerate(TOP_KS[:-1]) if k <= value), default=0)
+        if direction < 0 and TOP_KS[place] != value:
+            return TOP_KS[place]  # down from a value typed in the form: the rung below it
+    return TOP_KS[min(max(place + direction, 0), len(TOP_KS) - 1)]
 
 
 def focus_now(widget: Widget) -> None:
@@ -235,7 +246,7 @@ class GenerateBody(PaneKeys, Horizontal):
         self.controls.change_temperature2(step_through(TEMPERATURES, self.controls.temperature2, direction))
 
     def action_top_k(self, direction: int) -> None:
-        self.controls.change(top_k=int(step_through(TOP_KS, self.controls.settings.top_k, direction)))
+        self.controls.change(top_k=step_top_k(self.controls.settings.top_k, direction))
 
     def action_top_p(self, direction: int) -> None:
         self.controls.change(top_p=step_through(TOP_PS, self.controls.settings.top_p, direction))
