@@ -35,6 +35,7 @@ class StreamView(Widget, can_focus=True):
     ]
     DEFAULT_CSS = """
     StreamView {
+        width: 1fr;  /* two side by side (d) share the row; alone, one takes it all */
         height: 1fr;
         padding: 0 1;
     }
