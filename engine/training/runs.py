@@ -19,9 +19,11 @@ No torch here: the UI imports this on its event loop.
 from __future__ import annotations
 
 import json
+import math
 import os
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -66,6 +68,77 @@ def pid_alive(pid: int | None) -> bool:
     return True
 
 
+def _kind_of(value: Any) -> str:
+    """How an error message names a JSON value's type."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true or false"
+    if isinstance(value, int | float):
+        return "a number" if math.isfinite(value) else "not a finite number"
+    if isinstance(value, str):
+        return "text"
+    if isinstance(value, list):
+        return "a list"
+    return "an object" if isinstance(value, dict) else type(value).__name__
+
+
+def _fits(value: Any, kinds: tuple[Any, ...]) -> bool:
+    """Whether a JSON value is one of `kinds` (int and float mean finite numbers; bools are neither)."""
+    if value is None:
+        return None in kinds
+    if isinstance(value, bool):
+        return bool in kinds or object in kinds
+    if isinstance(value, int):
+        return int in kinds or float in kinds or object in kinds
+    if isinstance(value, float):
+        return (float in kinds and math.isfinite(value)) or object in kinds
+    return any(kind is not None and isinstance(value, kind) for kind in kinds)
+
+
+#: The type each status.json field must have (None: may be null); `extra` holds the rest.
+_STATUS_FIELDS: dict[str, tuple[Any, ...]] = {
+    "state": (str,),
+    "step": (int,),
+    "total": (int,),
+    "device": (str,),
+    "pid": (int, None),
+    "started_at": (float, None),
+    "updated_at": (float, None),
+    "throughput": (float, None),
+    "throughput_unit": (str,),
+    "steps_per_s": (float, None),
+    "best_metric": (str,),
+    "best_value": (float, None),
+    "error": (str, None),
+}
+
+
+def _anything(value: Any) -> bool:
+    return True
+
+
+def _texts(value: Any) -> bool:
+    return isinstance(value, list) and all(isinstance(item, str) for item in value)
+
+
+def _wholes(value: Any) -> bool:
+    return isinstance(value, list) and all(_fits(item, (int,)) for item in value)
+
+
+#: Extra fields the Train pane and `rnn-tui runs` read, and the test each must pass; one that fails is left out.
+_EXTRA_FIELDS: dict[str, Callable[[Any], bool]] = {
+    "rank_devices": _texts,
+    "rank_hosts": _texts,
+    "rank_pids": _wholes,
+    **{
+        name: lambda value: _fits(value, (int,)) for name in ("world_size", "node_rank", "best_step", "checkpoint_step")
+    },
+    **{name: lambda value: _fits(value, (float,)) for name in ("epoch", "elapsed")},
+    **{name: lambda value: isinstance(value, str) for name in ("backend", "amp", "error_kind", "phase")},
+}
+
+
 @dataclass
 class RunStatus:
     """What status.json says, with defaults for anything missing."""
@@ -86,10 +159,27 @@ class RunStatus:
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> RunStatus:
-        known = set(cls.__dataclass_fields__)
-        values = {key: value for key, value in data.items() if key in known and key != "extra"}
-        values["extra"] = {key: value for key, value in data.items() if key not in known}
+    def from_dict(cls, data: Any) -> RunStatus:
+        """The status that `data` (status.json's content) describes; a damaged one reads as failed, saying why.
+
+        Every field is checked against its type (a step is a whole number, a time a finite number...);
+        extra fields the UI reads (rank_devices, world_size, ...) are dropped when they have the wrong
+        type, since a run's status must never crash the one who reads it.
+        """
+        if not isinstance(data, dict):
+            return cls(state="failed", error=f"status.json is damaged (it holds {_kind_of(data)}, not an object)")
+        values: dict[str, Any] = {}
+        for name, kinds in _STATUS_FIELDS.items():
+            if name not in data:
+                continue
+            value = data[name]
+            if not _fits(value, kinds):
+                return cls(state="failed", error=f"status.json is damaged (its {name} is {_kind_of(value)})")
+            if name in ("step", "total", "pid") and value is not None and value < (1 if name == "pid" else 0):
+                return cls(state="failed", error=f"status.json is damaged (its {name} is {value})")
+            values[name] = float(value) if float in kinds and isinstance(value, int) else value
+        extra = {key: value for key, value in data.items() if key not in _STATUS_FIELDS and key != "extra"}
+        values["extra"] = {key: value for key, value in extra.items() if _EXTRA_FIELDS.get(key, _anything)(value)}
         status = cls(**values)
         if status.state not in STATES:
             status.state = "failed"
@@ -176,12 +266,16 @@ class RunDir:
         return self.config_path.is_file()
 
     def config(self) -> dict[str, Any]:
+        """config.json as an object; RunError with one sentence when it is missing, unreadable or not an object."""
         try:
-            return json.loads(self.config_path.read_text())
+            data = json.loads(self.config_path.read_text())
         except FileNotFoundError:
             raise RunError(f"{self.path} is not a run directory (no config.json).") from None
         except (OSError, ValueError) as error:
             raise RunError(f"The config.json of {self.path} cannot be read ({error}).") from None
+        if not isinstance(data, dict):
+            raise RunError(f"The config.json of {self.path} is damaged: it holds {_kind_of(data)}, not an object.")
+        return data
 
     @property
     def job(self) -> str:
