@@ -68,6 +68,26 @@ def pid_alive(pid: int | None) -> bool:
     return True
 
 
+MAX_NAME = 120
+
+
+def check_run_name(name: str) -> None:
+    """A run's name is one folder name inside the runs root; RunError with one sentence otherwise.
+
+    `../x`, `/tmp/x` or `a/b` would put the run outside the root (where `rnn-tui runs` cannot see
+    it) or fail half-way; a name that is blank, `.` or `..`, or holds control characters is refused too.
+    """
+    shown = json.dumps(name)
+    if not name.strip() or name in (".", ".."):
+        raise RunError(f"A run needs a name of its own, not {shown}.")
+    if "/" in name or "\\" in name or os.sep in name or (os.altsep and os.altsep in name):
+        raise RunError(f"A run's name is one folder name inside the runs root, without / or \\; {shown} is not.")
+    if any(ord(char) < 32 or ord(char) == 127 for char in name):
+        raise RunError(f"A run's name cannot hold control characters; {shown} does.")
+    if len(name) > MAX_NAME or len(name.encode("utf-8", "surrogatepass")) > 2 * MAX_NAME:
+        raise RunError(f"A run's name is at most {MAX_NAME} characters; this one has {len(name):,}.")
+
+
 def _kind_of(value: Any) -> str:
     """How an error message names a JSON value's type."""
     if value is None:
@@ -236,6 +256,8 @@ class RunDir:
         """Make a new run directory under `root` holding `config` and a queued status."""
         if job not in JOBS:
             raise RunError(f"Unknown job {job!r}; choose sentiment or charlm.")
+        if name is not None:
+            check_run_name(name)
         root = Path(root).expanduser()
         try:
             root.mkdir(parents=True, exist_ok=True)
@@ -254,6 +276,9 @@ class RunDir:
             except FileExistsError:
                 if name:
                     raise RunError(f"A run named {name} already exists in {root}.") from None
+            except (OSError, UnicodeError) as error:
+                reason = error.strerror if isinstance(error, OSError) and error.strerror else type(error).__name__
+                raise RunError(f"Cannot create the run {json.dumps(run.path.name)} in {root} ({reason}).") from None
         else:  # pragma: no cover - 100 collisions of 16 random bits in one second
             raise RunError(f"Could not find a free run name in {root}.")
         run.checkpoints.mkdir()

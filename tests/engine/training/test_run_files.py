@@ -69,3 +69,26 @@ def test_a_damaged_status_or_config_breaks_only_its_own_run(tmp_path, capsys):
     assert_one_sentence(str(caught.value))
     assert main(["train", "--resume", "bad-config", "--runs-dir", str(root)]) == 2
     assert "not an object" in one_error_line(capsys.readouterr().err)
+
+
+@pytest.mark.parametrize("name", ["../escaped_run", "/tmp/abs-run", "sub/dir", "..", ".", " ", "a\\b", "tab\tname"])
+def test_train_refuses_a_run_name_that_is_not_one_folder_name(tmp_path, capsys, name):
+    """`--name ../x` and absolute names made runs outside the root; `--name sub/dir` was a traceback."""
+    root = tmp_path / "deep" / "runs"
+    code = main(["train", "charlm", "--data", str(tmp_path / "none.txt"), "--runs-dir", str(root), "--name", name])
+    assert code == 2
+    one_error_line(capsys.readouterr().err)
+    assert not (tmp_path / "deep" / "escaped_run").exists() and not (tmp_path / "abs-run").exists()
+    assert list_runs(root) == []
+
+
+@settings(max_examples=150)
+@given(st.text(max_size=20))
+def test_any_name_makes_a_run_right_inside_the_root_or_one_sentence(tmp_path_factory, name):
+    root = tmp_path_factory.mktemp("names")
+    try:
+        run = RunDir.create(root, "charlm", {"data": "x.txt"}, name=name)
+    except RunError as error:
+        assert_one_sentence(str(error))
+    else:
+        assert run.path.parent == root and run.path.name == name and run.exists()
