@@ -88,10 +88,10 @@ async def test_temperature_keys_change_settings_live_and_the_chart(runs):
         for _ in range(len(TEMPERATURES)):
             await pilot.press("t")
         assert p.settings.temperature == 0 and "greedy" in plain(app, "#gen-settings")
-        await pilot.press("T", "k", "K", "K", "p", "L")
+        await pilot.press("T", "k", "k", "K", "p", "L")  # top-k: off, then fewer (40, 20), then more (40)
         assert (
             p.settings.temperature == 0.1
-            and p.settings.top_k == 2
+            and p.settings.top_k == 40
             and p.settings.top_p == 0.95
             and p.settings.length == 1000
         )
