@@ -129,6 +129,12 @@ class Activities:
         self.check_layer(layer, direction)
         return self.layers[layer * self.directions + direction]
 
+    def unit_diffs(self, layer: int, t: int, direction: int = 0) -> Tensor:
+        """|our h_t − torch's h_t| for every unit at step t: Tensor[H]."""
+        self.check_step(t)
+        activity = self.activity(layer, direction)
+        return (activity.h[t] - activity.torch_h[t]).abs()
+
     def values(self, layer: int, unit: int, kind: str = "h", direction: int = 0) -> Tensor:
         """One unit's h, c or gate over the whole text: a view, Tensor[T]."""
         self.check_unit(unit)

@@ -14,6 +14,7 @@ the native kernel, which it reproduces bit for bit, so that differences mean som
 from __future__ import annotations
 
 import math
+import threading
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -183,10 +184,18 @@ def time_major(module: nn.RNNBase, x: Tensor) -> Tensor:
     return x.transpose(0, 1) if module.batch_first else x
 
 
+_NATIVE_KERNELS = threading.RLock()  # torch's kernel switch is process-wide
+
+
 @contextmanager
 def native_kernels() -> Iterator[None]:
-    """Run torch's recurrent layers on their native CPU kernels rather than oneDNN's."""
-    with warnings.catch_warnings():
+    """Run torch's recurrent layers on their native CPU kernels rather than oneDNN's.
+
+    torch's switch is process-wide, so one thread's exit would turn oneDNN back on under another's
+    feet: the block holds a lock, and traces from several threads (the Stepper's toy layer, a
+    trained run being inspected) take turns.
+    """
+    with _NATIVE_KERNELS, warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # a notice about TF32 on Intel GPUs
         with torch.backends.mkldnn.flags(enabled=False):
             yield
