@@ -59,16 +59,19 @@ class RnnTuiApp(App[None]):
         Binding("q", "quit", "quit", id="app.quit", tooltip="Leave rnn-tui", show=False),
     ]
 
-    def __init__(self, keymap: dict[str, str] | None = None, runs_root: Path | None = None) -> None:
+    def __init__(
+        self, keymap: dict[str, str] | None = None, runs_root: Path | None = None, run: str | None = None
+    ) -> None:
         super().__init__()
         self.user_keymap = keymap or {}
         self.runs_root = Path(runs_root) if runs_root else default_runs_root()
+        self.run_inspected = run  # rnn-tui --run: inspected in the Stepper from the start
 
     def compose(self) -> ComposeResult:
         yield Header()
         with TabbedContent(id="panes"):
             with TabPane(f"{PANES['stepper']} [dim]{PANE_KEYS['stepper']}[/]", id="stepper"):
-                yield StepperPane(id="stepper-pane")
+                yield StepperPane(runs_root=self.runs_root, run=self.run_inspected, id="stepper-pane")
             with TabPane(f"{PANES['train']} [dim]{PANE_KEYS['train']}[/]", id="train"):
                 yield TrainPane(self.runs_root, id="train-pane")
             with TabPane(f"{PANES['generate']} [dim]{PANE_KEYS['generate']}[/]", id="generate"):
@@ -100,6 +103,8 @@ class RnnTuiApp(App[None]):
     def _focus_pane(self, pane: str) -> None:
         """Focus the pane's main widget now (not later): keys typed right after F4 must reach the prompt."""
         targets = {"stepper": "StepperPane", "train": "#runs", "generate": "#gen-prompt"}
+        if self.query_one(StepperPane).inspecting:
+            targets["stepper"] = "#inspector"
         if pane == "generate" and self.query_one(GeneratePane).mode == "classify":
             targets["generate"] = "#cls-text"
         target = self.query_one(targets.get(pane, "StepperPane"))

@@ -10,13 +10,15 @@ from textual.binding import Binding, BindingType
 from textual.dom import DOMNode
 
 from tui.generate.pane import GeneratePane
-from tui.generate.picker import ModelPicker
 from tui.generate.settings_form import SettingsForm
 from tui.generate.stream_view import StreamView
 from tui.generate.widgets import ClassifyResult, GenerateBody, PromptInput, ReviewArea
 from tui.help import HelpScreen
 from tui.quit import QuitScreen
+from tui.run_picker import ModelPicker
 from tui.stepper.form import StepperForm
+from tui.stepper.inspect_forms import ProbePicker, TextForm, UnitForm
+from tui.stepper.inspector import Inspector
 from tui.stepper.pane import StepperPane
 from tui.train.form import TrainForm
 from tui.train.pane import TrainPane
@@ -25,6 +27,10 @@ from tui.train.pane import TrainPane
 BINDING_OWNERS: tuple[type[DOMNode], ...] = (
     StepperPane,
     StepperForm,
+    Inspector,
+    TextForm,
+    UnitForm,
+    ProbePicker,
     TrainPane,
     TrainForm,
     GeneratePane,

@@ -96,6 +96,14 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="DIR",
         help="where the Train pane finds runs (default: $RNN_TUI_RUNS or ~/.local/share/rnn-tui/runs)",
     )
+    parser.add_argument(
+        "--run",
+        dest="app_run",
+        default=None,
+        metavar="RUN",
+        help="open the app with this trained run inspected in the Stepper: a run name (see rnn-tui runs), "
+        "a run directory or a .pt file",
+    )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     _add_step_parser(subparsers)
     _add_corpus_parser(subparsers)
@@ -166,7 +174,16 @@ def _run_app(args: argparse.Namespace) -> int:
         keymap = load_keymap(path) if path else {}
     except KeymapError as error:
         raise UsageError(str(error)) from None
-    RnnTuiApp(keymap=keymap, runs_root=args.app_runs_dir).run()
+    if args.app_run is not None:
+        from engine.generation.loading import locate_checkpoint  # finds the checkpoint without torch
+        from engine.generation.settings import GenerateInputError
+
+        try:
+            locate_checkpoint(args.app_run, args.app_runs_dir)
+        except GenerateInputError as error:
+            raise UsageError(str(error)) from None
+    inspected = {"run": args.app_run} if args.app_run is not None else {}
+    RnnTuiApp(keymap=keymap, runs_root=args.app_runs_dir, **inspected).run()
     return 0
 
 

@@ -116,7 +116,7 @@ def default_run(runs_root: str | Path | None, job: str) -> RunDir | None:
     return runs[0] if runs else None
 
 
-def _locate(spec: str | Path | RunDir, runs_root: str | Path | None) -> tuple[Path, RunDir | None]:
+def locate_checkpoint(spec: str | Path | RunDir, runs_root: str | Path | None) -> tuple[Path, RunDir | None]:
     """(checkpoint path, run or None) for a run, a run name, a run directory or a .pt file."""
     root = Path(runs_root).expanduser() if runs_root is not None else default_runs_root()
     if isinstance(spec, RunDir):
@@ -158,7 +158,7 @@ def load_model(
     """
     if job is not None and job not in _COMMANDS:
         raise GenerateInputError(f"Unknown job {job!r}; choose sentiment or charlm.")
-    path, run = _locate(spec, runs_root)
+    path, run = locate_checkpoint(spec, runs_root)
     name = run.name if run is not None else path.name
     if job is not None and run is not None:
         found = _run_job(run)

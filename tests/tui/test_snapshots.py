@@ -104,3 +104,39 @@ def test_classify_mode_80x24(snap_compare, tmp_path):
         await pilot.pause()
 
     assert snap_compare(RnnTuiApp(runs_root=_generate_runs(tmp_path)), terminal_size=(80, 24), run_before=run_before)
+
+
+def _inspected(keys: tuple[str, ...], text: str | None = None):
+    async def run_before(pilot) -> None:
+        from tests.tui.conftest import wait_until
+        from tui.stepper.inspector import Inspector
+
+        await settle(pilot)
+        inspector = pilot.app.query_one(Inspector)
+        await wait_until(pilot, lambda: inspector.trace is not None)
+        if text is not None:
+            inspector.compute(None, text)
+            await wait_until(pilot, lambda: inspector.text == text)
+        for key in keys:
+            await pilot.press(key)
+        await pilot.pause()
+        await pilot.pause()
+
+    return run_before
+
+
+def test_inspector_step_view_80x24(snap_compare, tmp_path):
+    from tests.engine.generation.generation_helpers import make_charlm_run
+
+    make_charlm_run(tmp_path, name="charlm-snap", train_steps=30)
+    app = RnnTuiApp(runs_root=tmp_path, run="charlm-snap")
+    assert snap_compare(app, terminal_size=(80, 24), run_before=_inspected(("right", "right", "right")))
+
+
+def test_inspector_heatmap_160x48(snap_compare, tmp_path):
+    from tests.engine.generation.generation_helpers import TEXT, make_charlm_run
+
+    make_charlm_run(tmp_path, name="charlm-snap", train_steps=30)
+    app = RnnTuiApp(runs_root=tmp_path, run="charlm-snap")
+    keys = ("4", *["right"] * 12, "right_square_bracket")
+    assert snap_compare(app, terminal_size=(160, 48), run_before=_inspected(keys, TEXT * 3))

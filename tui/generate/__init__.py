@@ -7,7 +7,8 @@ widgets.py         the widgets that take keys: prompt (with history), output and
 readouts.py        what is only shown: the model, settings and status lines, the next-character chart
 stream_view.py     the scrolling output that grows at its end
 classify_view.py   drawing a classification
-picker.py          the model picker (m)
 settings_form.py   the sampling settings form (e)
 saving.py          saving the output (w)
+
+The model picker (m) is tui/run_picker.py, shared with the Stepper.
 """

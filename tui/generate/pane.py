@@ -55,9 +55,9 @@ from engine.training.runs import RunDir
 from tui.generate.classify_view import classification_text
 from tui.generate.generate_view import GenerateView
 from tui.generate.model_process import HeldModel, ModelProcess
-from tui.generate.picker import ModelPicker
 from tui.generate.readouts import ModelLine, failure
 from tui.generate.widgets import ClassifyResult, ReviewArea, focus_now
+from tui.run_picker import ModelPicker
 
 
 class GeneratePane(Widget):

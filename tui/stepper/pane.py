@@ -1,7 +1,8 @@
 """The Stepper pane: walk a torch recurrent layer through its input one time step at a time.
 
 The pane coordinates: its keys, the thread worker that computes, which view is on screen, and the
-status line. The three views draw what `engine.stepper.run.run_stepper` computes (step_view.py,
+status line. `o` opens a trained run in the inspector (inspector.py; inspect_host.py shows it in
+place of the toy layer until Esc). The three views draw what `engine.stepper.run.run_stepper` computes (step_view.py,
 weights_view.py, gradients_view.py); nothing here does math. The engine (and torch) load in the
 worker, so the first frame never waits for them.
 """
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import replace
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rich.text import Text
@@ -19,13 +21,15 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
 from textual.reactive import reactive
 from textual.timer import Timer
-from textual.widget import Widget
 from textual.widgets import DataTable, Static
 from textual.worker import Worker, WorkerState
 
 from engine.stepper.scenario import PRESETS, StepperConfig
+from engine.training.runs import RunDir
 from tui.stepper.form import StepperForm
 from tui.stepper.gradients_view import GradientsView
+from tui.stepper.inspect_host import InspectHost
+from tui.stepper.inspector import Inspector
 from tui.stepper.step_view import StepView
 from tui.stepper.weights_view import WeightsView
 
@@ -54,6 +58,9 @@ KEYS: list[BindingType] = [
     Binding("space", "play", "play", id="stepper.play", tooltip="Play or pause stepping"),
     Binding("c", "configure", "config", id="stepper.configure", tooltip="Cell, sizes, layers, seed, input"),
     Binding("l", "next_layer", "layer", id="stepper.layer", tooltip="Show the next layer / direction"),
+    Binding(
+        "o", "open_run", "open run", id="stepper.open_run", show=False, tooltip="Inspect a trained run on your own text"
+    ),
     Binding("1", "view('step')", "step", id="stepper.view_step", group=_VIEW, tooltip="Per-step values"),
     Binding("2", "view('weights')", "weights", id="stepper.view_weights", group=_VIEW, tooltip="Weights and input"),
     Binding(
@@ -75,7 +82,7 @@ KEYS: list[BindingType] = [
 ]
 
 
-class StepperPane(Widget, can_focus=True):
+class StepperPane(InspectHost, can_focus=True):
     """Tables of a layer's weights, its per-step intermediates next to torch's, and gradients through time."""
 
     BINDINGS = KEYS
@@ -84,9 +91,13 @@ class StepperPane(Widget, can_focus=True):
     index = reactive(0)  # position in the shown layer's visiting order
     playing = reactive(False)
 
-    def __init__(self, config: StepperConfig | None = None, **kwargs) -> None:
+    def __init__(
+        self, config: StepperConfig | None = None, runs_root: Path | None = None, run: str | None = None, **kwargs
+    ) -> None:
         super().__init__(**kwargs)
         self.config = config or StepperConfig()
+        self.runs_root = runs_root
+        self.initial_run = run  # a run to inspect once the first frame is up (rnn-tui --run)
         self.result: StepperResult | None = None
         self.layer_keys: list[tuple[int, int]] = [(0, 0)]
         self.shown = (0, 0)  # (layer, direction) on screen
@@ -102,6 +113,7 @@ class StepperPane(Widget, can_focus=True):
             yield StepView(id="step", classes="view")
             yield WeightsView(id="weights", classes="view")
             yield GradientsView(id="gradients", classes="view")
+        yield Inspector(self.runs_root, id="inspector")
         for table in self.query(DataTable):
             table.can_focus = False
 
@@ -112,6 +124,8 @@ class StepperPane(Widget, can_focus=True):
         # Start importing torch only once the first frame is on screen: the import holds the
         # GIL for over a second and would otherwise delay that frame.
         self.call_after_refresh(self.compute, self.config)
+        if self.initial_run:
+            self.call_after_refresh(self.inspect, self.initial_run)
 
     def on_resize(self) -> None:
         self.set_class(self.size.width >= WIDE_COLUMNS, "-wide")
@@ -133,7 +147,7 @@ class StepperPane(Widget, can_focus=True):
         """Build and trace the layer off the event loop (the first call also imports torch)."""
         from engine.stepper.run import run_stepper
 
-        return run_stepper(config)
+        return run_stepper(config)  # engine.stepper.trace.native_kernels lets one trace at a time run
 
     @work(thread=True, exclusive=True, group="stepper", exit_on_error=False)
     def recompute_gradients(self, truncation: int | None, clip: float | None) -> StepperResult:
@@ -233,6 +247,8 @@ class StepperPane(Widget, can_focus=True):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Gradient controls live in the gradient view; the layer key only where there is a choice."""
+        if self.inspecting:
+            return action == "open_run"
         if action in ("truncate", "clip"):
             return self.view == "gradients"
         if action == "next_layer":
@@ -326,6 +342,10 @@ class StepperPane(Widget, can_focus=True):
         self.playing = False
         self.compute(config)
 
+    def inspect(self, spec: RunDir | str) -> None:
+        self.playing = False
+        super().inspect(spec)
+
     def commands(self) -> Iterable[SystemCommand]:
         """Command-palette entries for the Stepper's main actions and scenarios."""
         return palette_commands(self)
@@ -349,6 +369,7 @@ def clip_after(config: StepperConfig, direction: int) -> tuple[float | None, str
 
 def palette_commands(pane: StepperPane) -> Iterable[SystemCommand]:
     """The Stepper's main actions, its views and the scenario presets, for the command palette."""
+    yield SystemCommand("Inspect a trained run", "Step a trained model through your own text", pane.action_open_run)
     yield SystemCommand("Stepper: configure", "Cell, sizes, layers, direction, seed and input", pane.action_configure)
     yield SystemCommand("Stepper: play / pause", "Step through time automatically", pane.action_play)
     yield SystemCommand("Stepper: next layer or direction", "Cycle through the layers shown", pane.action_next_layer)

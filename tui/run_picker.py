@@ -1,4 +1,4 @@
-"""The Generate pane's model picker: the runs with a checkpoint for one job, newest first, with their shape and best score."""
+"""The run picker the Generate and Stepper panes share: runs with a checkpoint, newest first, with their shape and best score."""
 
 from __future__ import annotations
 
@@ -14,16 +14,16 @@ from engine.training.runs import RunDir, RunError
 
 
 class ModelPicker(ModalScreen[RunDir | None]):
-    """The runs with a checkpoint for one job, newest first; Enter picks, Esc keeps the current model."""
+    """The runs with a checkpoint (of one job, or of any with job None), newest first; Enter picks, Esc keeps the current model."""
 
     BINDINGS = [Binding("escape", "dismiss(None)", "cancel", id="gen.picker_cancel")]
 
-    def __init__(self, runs: list[RunDir], job: str, current: RunDir | None) -> None:
+    def __init__(self, runs: list[RunDir], job: str | None, current: RunDir | None) -> None:
         super().__init__()
         self.runs, self.job, self.current = runs, job, current
 
     def compose(self) -> ComposeResult:
-        what = "character models" if self.job == "charlm" else "sentiment models"
+        what = {"charlm": "character models", "sentiment": "sentiment models"}.get(self.job or "", "trained runs")
         with Vertical(id="picker"):
             yield Static(f"[b]Pick one of {len(self.runs)} {what}[/]  [dim]Enter picks, Esc cancels[/]")
             yield OptionList(
@@ -39,6 +39,8 @@ class ModelPicker(ModalScreen[RunDir | None]):
         shape = (
             f"{str(config.get('cell', '?')).upper()} E{config.get('embed_size', '?')} H{config.get('hidden_size', '?')}"
         )
+        if self.job is None:
+            shape = f"{config.get('job', '?')} {shape}"
         best = (
             f"{status.best_metric} {status.best_value:.3f}"
             if isinstance(status.best_value, (int, float))
