@@ -19,18 +19,40 @@ from pathlib import Path
 from typing import IO
 
 from corpora.userdirs import data_dir
+from engine.generation.loading import find_checkpoint
 from engine.generation.messages import MessageError, ProcessExited, Reply, Request, Unreadable, decode_reply, encode
+from engine.generation.settings import GenerateInputError
 from engine.training.runs import RunDir
 
 
 @dataclass(frozen=True)
 class HeldModel:
-    """A model the model process holds for one mode, as its `loaded` reply described it."""
+    """A model the model process holds for one mode, as its `loaded` reply described it.
+
+    `stamp` is the checkpoint file's modification time when it was loaded: a run that trains on
+    writes a newer best.pt (or its first one), and `is_stale` says so.
+    """
 
     run: RunDir
     name: str
     describe: str
     checkpoint: str
+    stamp: int | None = None
+
+    @staticmethod
+    def stamp_of(path: str | Path) -> int | None:
+        try:
+            return Path(path).stat().st_mtime_ns
+        except OSError:
+            return None
+
+    def is_stale(self) -> bool:
+        """Whether the run now has another checkpoint than the one held (best.pt moved on, or appeared)."""
+        try:
+            current = find_checkpoint(self.run)
+        except GenerateInputError:
+            return False  # no checkpoint left to load: keep what is held
+        return str(current) != self.checkpoint or self.stamp_of(current) != self.stamp
 
 
 class ModelProcess:

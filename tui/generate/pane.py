@@ -106,10 +106,23 @@ class GeneratePane(Widget):
         self._show_result(Text("The probability that the review is positive shows here.", style="dim"))
 
     def on_show(self) -> None:
-        """Load the model when the pane is first shown: a user who never opens it never pays for the model process."""
+        """Load the model when the pane is first shown: a user who never opens it never pays for the model process.
+
+        Shown again later, it reloads a model whose run has saved a newer checkpoint since.
+        """
         if not self._started_up:
             self._started_up = True
             self._refresh_model_line()
+            return
+        self.reload_if_stale(self.job)
+
+    def reload_if_stale(self, job: Job) -> bool:
+        """Load `job`'s run again when its checkpoint moved on (not while it generates); True when it does."""
+        held = self.loaded[job]
+        if held is None or job in self._loading or self.generate_view.generating or not held.is_stale():
+            return False
+        self.load(held.run, job)
+        return True
 
     def on_unmount(self) -> None:
         self.model_process.close()
@@ -208,7 +221,8 @@ class GeneratePane(Widget):
         if self._loading.get(job) != reply.run:
             return  # another model was asked for since
         del self._loading[job]
-        self.loaded[job] = HeldModel(RunDir(Path(reply.run)), reply.name, reply.describe, reply.checkpoint)
+        stamp = HeldModel.stamp_of(reply.checkpoint)
+        self.loaded[job] = HeldModel(RunDir(Path(reply.run)), reply.name, reply.describe, reply.checkpoint, stamp)
         if job == self.job:
             self._refresh_model_line()
         if job == "charlm":
@@ -280,7 +294,9 @@ class GeneratePane(Widget):
         current = held.run if held is not None else None
 
         def picked(run: RunDir | None) -> None:
-            if run is not None and run != current:
+            if run is None:
+                return
+            if run != current or (held is not None and held.is_stale()):  # the same run again: its newest checkpoint
                 self.generate_view.cancel()
                 self.load(run, job)
 
