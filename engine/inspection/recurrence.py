@@ -29,7 +29,7 @@ from torch import Tensor, nn
 
 from engine.cells import cell_of_mode
 from engine.inspection.inputs import InspectInputError
-from engine.stepper.trace import abs_diff
+from engine.stepper.trace import abs_diff, one_layer
 
 A = TypeVar("A")
 B = TypeVar("B")
@@ -244,26 +244,12 @@ def run_layer(module: nn.RNNBase, layer: int, x: Tensor) -> tuple[Tensor, Tensor
 
 
 def single_layers(module: nn.RNNBase) -> list[nn.RNNBase]:
-    """One single-layer torch module per layer of `module`, sharing its parameters (the module itself when it has one layer)."""
-    if module.num_layers == 1:
-        return [module]
+    """One single-layer torch module per layer of `module`, sharing its parameters, built once per module."""
     found = _SINGLE_LAYERS.get(module)
-    if found is not None:
-        return found
-    kind: Callable[..., nn.RNNBase] = type(module)
-    copies = []
-    for layer in range(module.num_layers):
-        w_ih = getattr(module, f"weight_ih_l{layer}")
-        kwargs: dict[str, Any] = dict(bias=module.bias, batch_first=True, device=w_ih.device, dtype=w_ih.dtype)
-        if module.mode.startswith("RNN_"):
-            kwargs["nonlinearity"] = module.nonlinearity
-        with torch.random.fork_rng(devices=[]):  # building a module draws from the global RNG; leave it be
-            copy = kind(w_ih.shape[1], module.hidden_size, 1, **kwargs)
-        for name in copy._flat_weights_names:  # assigning keeps the module's flat weights list up to date
-            setattr(copy, name, getattr(module, name.replace("_l0", f"_l{layer}")))
-        copies.append(copy.eval())
-    _SINGLE_LAYERS[module] = copies
-    return copies
+    if found is None:
+        found = [one_layer(module, layer) for layer in range(module.num_layers)]
+        _SINGLE_LAYERS[module] = found
+    return found
 
 
 def torch_layer(module: nn.RNNBase, x: Tensor) -> tuple[Tensor, Tensor | None]:

@@ -201,31 +201,42 @@ def native_kernels() -> Iterator[None]:
             yield
 
 
-def _single_layer_reference(module: nn.RNNBase, layer: int, inputs: Tensor, h0: Tensor, c0: Tensor | None) -> Tensor:
-    """Torch's own time-major output for one layer: a one-layer copy of the module fed `inputs`."""
-    cell = cell_type(module)
+def one_layer(module: nn.RNNBase, layer: int) -> nn.RNNBase:
+    """A one-layer torch module (both directions, if `module` has them) sharing layer `layer`'s parameters.
+
+    Torch returns only the top layer's outputs; this is how every trace gets torch's own output for
+    any layer. Building a module draws from the global RNG, so that is forked and left as it was.
+    """
+    if module.num_layers == 1:
+        return module
+    w_ih = getattr(module, f"weight_ih_l{layer}")
     kwargs: dict[str, Any] = dict(
-        input_size=inputs.shape[-1],
-        hidden_size=module.hidden_size,
-        num_layers=1,
         bias=module.bias,
         bidirectional=module.bidirectional,
+        batch_first=module.batch_first,
+        device=w_ih.device,
+        dtype=w_ih.dtype,
     )
-    if cell == "rnn":
+    if cell_type(module) == "rnn":
         kwargs["nonlinearity"] = module.nonlinearity
-    if cell == "lstm" and module.proj_size:
+    if getattr(module, "proj_size", 0):
         kwargs["proj_size"] = module.proj_size
-    with torch.random.fork_rng(devices=[]):  # building a module draws from the global RNG; leave it be
-        copy = type(module)(**kwargs).to(dtype=inputs.dtype, device=inputs.device)
-    source = dict(module.named_parameters())
-    with torch.no_grad():
-        for name, param in copy.named_parameters():
-            param.copy_(source[name.replace("_l0", f"_l{layer}")])
+    with torch.random.fork_rng(devices=[]):
+        copy = type(module)(w_ih.shape[1], module.hidden_size, 1, **kwargs)
+    for name in copy._flat_weights_names:  # assigning keeps the copy's flat weights list up to date
+        setattr(copy, name, getattr(module, name.replace("_l0", f"_l{layer}")))
+    return copy.train(module.training)
+
+
+def _single_layer_reference(module: nn.RNNBase, layer: int, inputs: Tensor, h0: Tensor, c0: Tensor | None) -> Tensor:
+    """Torch's own time-major output for one layer, fed `inputs` from this layer's slice of (h0, c0)."""
     directions = 2 if module.bidirectional else 1
     rows = slice(layer * directions, (layer + 1) * directions)
     hx = (h0[rows].contiguous(), c0[rows].contiguous()) if c0 is not None else h0[rows].contiguous()
-    output, _ = copy(inputs, hx)
-    return output
+    copy = one_layer(module, layer)
+    if copy.batch_first:  # `inputs` are time-major
+        return copy(inputs.transpose(0, 1), hx)[0].transpose(0, 1)
+    return copy(inputs, hx)[0]
 
 
 @torch.no_grad()

@@ -89,7 +89,8 @@ class RunView(Vertical):
         ranks = s.extra.get("rank_devices") or []
         devices = fmt_rank_devices(ranks) if len(ranks) > 1 else s.device or "device ?"
         history = histories.get(row.run.path)
-        final = next((r for r in reversed(history.records) if r.get("final")), None) if history else None
+        last = history.records[-1] if history and history.records else None
+        final = last if last is not None and last.get("final") else None  # a finished run appends it last
         tested = (
             f" · test acc {final['test_acc']:.4f}" if final and isinstance(final.get("test_acc"), int | float) else ""
         )

@@ -59,15 +59,15 @@ class RunsTable(DataTable):
             if key is not None:
                 self.remove_row(key)
         existing = [k.value for k in self.rows]
-        arriving = [row.run.name for row in rows if row.run.name not in set(existing)]
         order = [row.run.name for row in rows]
-        if arriving and existing and order != [*existing, *arriving]:
+        if order[: len(existing)] != existing:  # a run arrived before others: lay the rows out again
             self.clear()  # keeps the columns; the pane puts the cursor back on the selected run
             existing = []
+        shown = set(existing)
         for row in rows:
             cells = row_cells(row)
             name = row.run.name
-            if name not in existing:
+            if name not in shown:
                 self.add_row(*cells, key=name)
                 continue
             for column, value in zip(RUN_COLUMNS, cells, strict=False):
