@@ -18,6 +18,7 @@ from engine.training.distributed import Group, job_device
 from engine.training.errors import JobInputError
 from engine.training.runs import RunDir
 from engine.training.sentiment import SentimentTrainer
+from engine.training.tb_events import BoardRunDir
 from engine.training.trainer import Trainer, resolve_amp
 
 TRAINERS: dict[str, type[Trainer]] = {"charlm": CharLMTrainer, "sentiment": SentimentTrainer}
@@ -41,12 +42,25 @@ def run_training(
     last = run.checkpoints / LAST
     content = group.broadcast_bytes(last.read_bytes() if group.main and last.exists() else None)
     checkpoint = load_checkpoint(last, content) if content is not None else None
+    if group.main and type(run) is RunDir:  # rank 0 mirrors its records to TensorBoard (when it is installed)
+        run = BoardRunDir(run.path)
     trainer_class = TRAINERS[config.job]
     trainer = trainer_class(run, config, device, amp, group)
     trainer.stop_requested = stop_requested
     trainer.setup(checkpoint)
+    try:
+        return _train(trainer, run, config, group, checkpoint is not None)
+    finally:
+        if isinstance(run, BoardRunDir):
+            run.close_board()
+
+
+def _train(trainer: Trainer, run: RunDir, config: TrainConfig, group: Group, resumed: bool) -> str:
+    device, amp = trainer.device, trainer.amp
+    if isinstance(run, BoardRunDir):
+        run.open_board(trainer.elapsed)  # after setup: a resume has cut metrics.jsonl back to its checkpoint
     if group.main:
-        if checkpoint:
+        if resumed:
             print(f"resumed from step {trainer.step:,} of {trainer.total:,}", flush=True)
         ranks = f" · {group.backend}" if group.distributed else ""
         print(
