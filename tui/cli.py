@@ -10,7 +10,7 @@ from pathlib import Path
 
 from corpora.userdirs import config_dir
 from engine.cells import CELL_NAMES
-from tui import generate_cli, headless, inspect_cli
+from tui import export_cli, generate_cli, headless, inspect_cli, serve
 
 
 class UsageError(Exception):
@@ -112,6 +112,8 @@ def build_parser() -> argparse.ArgumentParser:
     generate_cli.add_generate_parser(subparsers)
     generate_cli.add_classify_parser(subparsers)
     inspect_cli.add_inspect_parser(subparsers)
+    export_cli.add_export_parser(subparsers)
+    serve.add_serve_parser(subparsers)
     return parser
 
 
@@ -165,8 +167,8 @@ def _run_corpus(args: argparse.Namespace) -> int:
     return 0
 
 
-def _run_app(args: argparse.Namespace) -> int:
-    from tui.app import RnnTuiApp
+def _check_app_args(args: argparse.Namespace) -> dict[str, str]:
+    """The keymap the app will use, after checking it and --run (UsageError with one sentence)."""
     from tui.keymap import KeymapError, load_keymap
 
     path = args.keymap or (default_keymap_path() if default_keymap_path().exists() else None)
@@ -182,9 +184,22 @@ def _run_app(args: argparse.Namespace) -> int:
             locate_checkpoint(args.app_run, args.app_runs_dir)
         except GenerateInputError as error:
             raise UsageError(str(error)) from None
+    return keymap
+
+
+def _run_app(args: argparse.Namespace) -> int:
+    from tui.app import RnnTuiApp
+
+    keymap = _check_app_args(args)
     inspected = {"run": args.app_run} if args.app_run is not None else {}
     RnnTuiApp(keymap=keymap, runs_root=args.app_runs_dir, **inspected).run()
     return 0
+
+
+def _run_serve(args: argparse.Namespace) -> int:
+    args.app_runs_dir = args.serve_runs_dir or args.app_runs_dir
+    _check_app_args(args)  # before the server starts: every browser tab would fail on them
+    return serve.run_serve(args)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -196,11 +211,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         "runs": headless.run_runs,
     }
     handlers |= {"generate": generate_cli.run_generate, "classify": generate_cli.run_classify}
-    handlers |= {"inspect": inspect_cli.run_inspect}
+    handlers |= {"inspect": inspect_cli.run_inspect, "export": export_cli.run_export, "serve": _run_serve}
     try:
         args = build_parser().parse_args(argv)
         return handlers[args.command](args)
-    except (UsageError, headless.InputError) as error:
+    except (UsageError, headless.InputError, export_cli.ExportError, serve.ServeError) as error:
         print(f"rnn-tui: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
