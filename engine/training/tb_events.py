@@ -90,11 +90,14 @@ def sample_markdown(text: str) -> str:
     return f"{fence}\n{text}\n{fence}"
 
 
-def hparams(config: dict[str, Any]) -> dict[str, bool | int | float | str]:
-    """The run's settings as HParams values: numbers, text and switches as they are; anything else as JSON."""
-    values: dict[str, bool | int | float | str] = {}
+def hparams(config: dict[str, Any]) -> dict[str, int | float | str]:
+    """The run's settings as HParams values: numbers and text as they are, switches as "true"/"false" (not 1/0),
+    anything else as JSON."""
+    values: dict[str, int | float | str] = {}
     for key, value in sorted(config.items()):
-        if isinstance(value, bool | int | float | str):
+        if isinstance(value, bool):
+            values[key] = "true" if value else "false"
+        elif isinstance(value, int | float | str):
             values[key] = value
         else:
             values[key] = "none" if value is None else json.dumps(value)

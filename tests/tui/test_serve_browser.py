@@ -83,6 +83,8 @@ def test_the_app_in_a_browser_shows_the_chapter_and_answers_keys(tmp_path):
             page.keyboard.press("3")
             third = wait_for_screen(page, "∂L/∂h")
             assert third != second and "-0.6842" not in third
+            page.keyboard.press("F3")  # another pane
+            wait_for_screen(page, "n new run")
         finally:
             browser.close()
         if target := os.environ.get("RNN_TUI_SERVE_SCREENSHOT"):

@@ -80,6 +80,7 @@ def assert_board_holds_the_metrics(folder: Path, run: RunDir, tags: dict[str, st
     assert session.hparams["lr"].number_value == config["lr"]
     assert session.hparams["hidden_size"].number_value == config["hidden_size"]
     assert session.hparams["data"].string_value == config["data"]
+    assert session.hparams["bidirectional"].string_value == str(config["bidirectional"]).lower()  # not 1.0 or 0.0
     return accumulator
 
 
