@@ -57,12 +57,15 @@ def add_serve_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def parse_port(text: str) -> int:
+    """The port in `text`, read as every number a flag takes (engine.numbers); ServeError outside 1–65535."""
+    from engine.numbers import NumberError, parse_whole
+
     try:
-        port = int(text.strip())
-    except ValueError:
-        port = -1
+        port = parse_whole(text, "port")
+    except NumberError as error:
+        raise ServeError(str(error)) from None
     if not 1 <= port <= 65535:
-        raise ServeError(f"A port is a whole number from 1 to 65535, not {text!r}.")
+        raise ServeError(f"The port must be from 1 to 65535, not {port:,}.")
     return port
 
 

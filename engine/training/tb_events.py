@@ -20,7 +20,6 @@ from __future__ import annotations
 import contextlib
 import json
 import math
-import os
 import time
 from pathlib import Path
 from typing import Any
@@ -265,10 +264,3 @@ class BoardRunDir(RunDir):
                     board.close()
             return False
         return True
-
-
-def event_files(directory: Path) -> list[Path]:
-    """The event files in `directory`, oldest first."""
-    if not directory.is_dir():
-        return []
-    return sorted((p for p in directory.iterdir() if p.name.startswith(EVENT_PREFIX)), key=os.path.getmtime)

@@ -11,12 +11,14 @@ import time
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from engine.training.jobs import create_run, start_job
 from engine.training.runs import pid_alive
 from tests.engine.training.training_helpers import charlm_config, write_text
-from tests.messages import one_error_line
-from tests.tui.serve_helpers import served
+from tests.messages import assert_one_sentence, one_error_line
+from tests.tui.serve_helpers import free_port, served
 from tui import serve
 from tui.cli import main
 
@@ -37,11 +39,18 @@ def fake_server(monkeypatch) -> list[tuple]:
     return made
 
 
-@pytest.mark.parametrize("port", ["0", "65536", "-1", "80a", ""])
-def test_a_port_out_of_range_is_one_sentence(capsys, port):
+@pytest.mark.parametrize(
+    ("port", "message"),
+    [
+        ("0", "The port must be from 1 to 65535, not 0."),
+        ("65,536", "The port must be from 1 to 65535, not 65,536."),
+        ("-1", "The port must be from 1 to 65535, not -1."),
+        ("80a", 'The port must be a whole number, not "80a".'),
+    ],
+)
+def test_a_port_out_of_range_is_one_sentence(capsys, port, message):
     assert main(["serve", "--port", port]) == 2
-    message = one_error_line(capsys.readouterr().err)
-    assert message == f"A port is a whole number from 1 to 65535, not {port!r}."
+    assert one_error_line(capsys.readouterr().err) == message
 
 
 def test_a_port_in_use_is_refused_before_the_server_starts(capsys, monkeypatch):
@@ -84,16 +93,27 @@ def test_loopback_is_the_default_and_any_other_host_is_warned_about(capsys, monk
     pytest.importorskip("textual_serve", reason="rnn-tui serve needs textual-serve: pip install 'rnn-tui[serve]'")
     made = fake_server(monkeypatch)
     runs = tmp_path / "my runs"
-    assert main(["serve", "--port", "8124", "--runs-dir", str(runs)]) == 0
+    port = free_port()
+    assert main(["serve", "--port", str(port), "--runs-dir", str(runs)]) == 0
     assert capsys.readouterr().err == ""
-    command, host, port, loopback = made[-1]
-    assert (host, port, loopback) == ("127.0.0.1", 8124, True)
+    command, *where = made[-1]
+    assert where == ["127.0.0.1", port, True]
     assert command == f"{sys.executable} -m tui.cli --runs-dir '{runs}'"  # one tab, one app, on these runs
 
-    assert main(["serve", "--host", "0.0.0.0", "--port", "8124"]) == 0
+    assert main(["serve", "--host", "0.0.0.0", "--port", str(port)]) == 0
     warning = capsys.readouterr().err.strip()
-    assert warning.startswith("rnn-tui: warning: listening on 0.0.0.0: anyone who can reach port 8124 controls")
-    assert made[-1][1:] == ("0.0.0.0", 8124, False)
+    assert warning.startswith(f"rnn-tui: warning: listening on 0.0.0.0: anyone who can reach port {port} controls")
+    assert made[-1][1:] == ("0.0.0.0", port, False)
+
+
+@given(st.text(max_size=12))
+def test_any_port_text_is_a_port_in_range_or_one_sentence(text):
+    try:
+        port = serve.parse_port(text)
+    except serve.ServeError as error:
+        assert_one_sentence(str(error))
+    else:
+        assert 1 <= port <= 65535
 
 
 def app_processes(runs: Path) -> list[int]:

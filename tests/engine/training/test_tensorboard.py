@@ -10,6 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from hypothesis import given
+from hypothesis import strategies as st
 from training_helpers import charlm_config, metrics, sentiment_config
 
 from engine.training.jobs import create_run
@@ -217,3 +219,11 @@ def test_export_leaves_a_training_run_its_own_folder(runs_root, text_file):
 def test_a_sample_keeps_its_backticks_inside_a_longer_fence():
     assert sample_markdown("a ```` b") == "`````\na ```` b\n`````"
     assert sample_markdown("plain") == "```\nplain\n```"
+
+
+@given(st.text(alphabet=st.sampled_from("`a \n"), max_size=30))
+def test_any_sample_comes_back_whole_from_its_fence(text):
+    fenced = sample_markdown(text)
+    fence = fenced.split("\n", 1)[0]
+    assert set(fence) == {"`"} and len(fence) >= 3 and fenced == f"{fence}\n{text}\n{fence}"
+    assert fence not in text  # nothing inside can close it early
