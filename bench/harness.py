@@ -201,7 +201,7 @@ def run_job(
     cpu_before = children_cpu_s()
     start = time.perf_counter()
     run = create_run(runs_dir, config)
-    pid = start_job(run)
+    pid = start_job(run).pid
     offset = 0
     asked_at: float | None = None
     signals_sent = 0

@@ -85,7 +85,7 @@ class Job:
 
         self.config = parse_train_config("charlm", "default", data=str(text_path), steps=1_000_000)
         self.run = create_run(root, self.config)
-        self.pid = start_job(self.run)
+        self.pid = start_job(self.run).pid
         self.records: list[tuple[float, dict]] = []  # (arrival on our clock, metrics record)
         self.progress: list[
             tuple[float, int, float]

@@ -2,7 +2,8 @@
 
 `train` creates a run (or resumes one), starts its job process, and follows the run directory in
 the foreground: a Rich progress display, or with `--json` each metrics record as one JSON line.
-Ctrl+C asks the job to stop with a final checkpoint and waits; a second Ctrl+C leaves it running.
+Ctrl+C asks the job to stop with a final checkpoint and waits; a second Ctrl+C takes the request back
+and leaves the job running (or, when the job has already begun to stop, says so and leaves it stopping).
 Neither command imports torch: the job process does the training.
 
 With `--nproc-per-node N` (and `--nnodes M --node-rank R --master-addr A --master-port P` on each of
@@ -31,9 +32,9 @@ from engine.training.config import (
     parse_train_config,
     with_changes,
 )
-from engine.training.jobs import create_run, find_run, run_config, start_job
+from engine.training.jobs import LOCKED_EXIT, Job, create_run, find_run, run_config, start_job
 from engine.training.presets import PRESETS
-from engine.training.runs import RunDir, RunError, RunStatus, default_runs_root, list_runs, pid_alive
+from engine.training.runs import RunDir, RunError, RunStatus, default_runs_root, list_runs
 from tui.numbers import fmt_best, fmt_devices, fmt_duration, fmt_speed
 
 FOLLOW_INTERVAL_S = 0.25
@@ -144,17 +145,17 @@ def run_train(args: argparse.Namespace) -> int:
     try:
         if args.resume:
             run, config = _resumed(root, args, overrides)
-            pid = start_job(run, resume=True, config=config)
+            job = start_job(run, resume=True, config=config)
             fresh = False
         else:
             if args.job is None:
                 raise InputError("Name a job to train (sentiment or charlm), or pass --resume RUN.")
             run = create_run(root, parse_train_config(args.job, args.preset or "default", **overrides), args.name)
-            pid = start_job(run)
+            job = start_job(run)
             fresh = True
     except (TrainConfigError, RunError) as error:
         raise InputError(str(error)) from None
-    status = _follow(run, pid, as_json=args.json)
+    status = _follow(run, job, as_json=args.json)
     return _outcome(run, status, fresh)
 
 
@@ -173,25 +174,24 @@ def _resumed(root: Any, args: argparse.Namespace, overrides: dict[str, Any]) -> 
     return run, with_changes(config, **overrides)
 
 
-def _follow(run: RunDir, pid: int, *, as_json: bool) -> RunStatus:
-    """Show the run's progress until its job ends; Ctrl+C asks it to stop (twice: leave it running)."""
+def _follow(run: RunDir, job: Job, *, as_json: bool) -> RunStatus:
+    """Show the run's progress until its job ends; Ctrl+C asks it to stop (twice: take the request back)."""
     follower = _JsonFollower(run) if as_json else _ProgressFollower(run)
     interrupted = False
     final_since = None
     with follower:
         while True:
             try:
-                alive = pid_alive(pid)
+                alive = job.exit_status() is None
                 status = run.status()
-                follower.update(status)
-                if status.pid != pid:  # the job has not taken over status.json yet
+                if status.pid != job.pid:  # the job has not taken over status.json yet
                     if alive:
                         time.sleep(FOLLOW_INTERVAL_S)
                         continue
                     status = run.status()
-                    if status.pid != pid:
-                        status.state = "failed"
-                        status.error = f"The job process ended before it started; see {run.log_path}."
+                    if status.pid != job.pid:
+                        return _never_started(run, job)
+                follower.update(status)
                 if status.state in FINAL_STATES:
                     # Wait for the process to end: a distributed job's launcher may still name the rank that failed.
                     final_since = final_since or time.monotonic()
@@ -203,11 +203,42 @@ def _follow(run: RunDir, pid: int, *, as_json: bool) -> RunStatus:
                 time.sleep(FOLLOW_INTERVAL_S)
             except KeyboardInterrupt:
                 if interrupted:
-                    print(f"\nleft running: {run.path}", file=sys.stderr)
+                    if run.withdraw("stop"):
+                        print(f"\nleft running (the stop request was taken back): {run.path}", file=sys.stderr)
+                    else:
+                        print(
+                            f"\nthe job had already begun to stop; it ends after its final checkpoint: {run.path}",
+                            file=sys.stderr,
+                        )
                     raise
                 interrupted = True
-                run.request("stop")
+                try:
+                    run.request("stop")
+                except RunError as error:
+                    print(f"\ncannot ask the job to stop: {error}", file=sys.stderr)
+                    raise KeyboardInterrupt from None
                 print("\nstopping after a final checkpoint (Ctrl+C again to leave the job running)", file=sys.stderr)
+
+
+def _never_started(run: RunDir, job: Job) -> RunStatus:
+    """The status to report for a job process that ended before it took over status.json.
+
+    LOCKED_EXIT: another job took the run at the same moment (two resumes at once); the run is fine,
+    so this is the same one-line "already running" as when the other job had started earlier.
+    """
+    if job.exit_status() == LOCKED_EXIT:
+        status = run.status()
+        pid = f" (pid {status.pid})" if status.pid else ""
+        raise InputError(f"The run {run.name} is already running{pid}; this command left it alone.")
+    status = run.status()
+    status.state = "failed"
+    logged = run.last_logged_error()
+    status.error = (
+        f"The job process ended before it started: {logged}"
+        if logged
+        else f"The job process ended before it started; see {run.log_path}."
+    )
+    return status
 
 
 def _outcome(run: RunDir, status: RunStatus, fresh: bool) -> int:

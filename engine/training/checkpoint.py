@@ -30,7 +30,7 @@ from typing import Any, cast
 import numpy as np
 import torch
 
-from engine.training.runs import atomic_write_bytes
+from engine.training.runs import DISK_RESERVE, write_run_file
 
 FORMAT = "rnn-tui/checkpoint"
 VERSION = 1
@@ -77,10 +77,14 @@ def set_rng_state(state: dict[str, Any]) -> None:
 
 
 def save_checkpoint(path: Path, checkpoint: dict[str, Any]) -> None:
-    """Write `checkpoint` (CPU-portable) to `path` atomically: temporary file, fsync, rename."""
+    """Write `checkpoint` (CPU-portable) to `path` atomically: temporary file, fsync, rename.
+
+    The disk must first have room for it and DISK_RESERVE more (RunWriteError, one sentence, otherwise),
+    so that a full disk stops the run before the write, with room left for the status saying why.
+    """
     buffer = io.BytesIO()
     torch.save({"format": FORMAT, "version": VERSION, **to_cpu(checkpoint)}, buffer)
-    atomic_write_bytes(Path(path), buffer.getvalue())
+    write_run_file(Path(path), buffer.getvalue(), reserve=DISK_RESERVE)
 
 
 def load_checkpoint(path: Path, content: bytes | None = None) -> dict[str, Any]:

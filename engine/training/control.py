@@ -116,9 +116,7 @@ class RunControl:
         self.group.check_launcher()
         command = None
         if self.group.main:
-            command = self.run.pending_command()
-            if command is not None:
-                self.run.clear_command()
+            command = self.run.take_command()
         if self.stop_requested():
             command = "stop"
         return COMMANDS[self.group.agree(COMMANDS.index(command))]

@@ -11,18 +11,21 @@ starts the ranks through torchrun (engine.training.distributed), each with its s
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import engine
 from engine.training.config import TrainConfig, TrainConfigError
-from engine.training.runs import RunDir, RunError, atomic_write_json, pid_alive
+from engine.training.runs import RunDir, RunError
 
 DEFAULT_NICE = 10
+LOCKED_EXIT = 3  # the job process's exit status when another process holds the run's lock (it changed nothing)
 _THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 
 
@@ -59,29 +62,42 @@ def find_run(root: str | Path, spec: str) -> RunDir:
     raise RunError(f"There is no run {spec!r} in {Path(root).expanduser()}; see rnn-tui runs.")
 
 
-def start_job(run: RunDir, *, resume: bool = False, nice: int = DEFAULT_NICE, config: TrainConfig | None = None) -> int:
-    """Start the job of `run` in its own process and return its pid.
+@dataclass(frozen=True)
+class Job:
+    """A job process this process started: its pid, and how it ended once it has (a thread reaps it)."""
+
+    pid: int
+    process: subprocess.Popen
+
+    def exit_status(self) -> int | None:
+        """None while the process runs; then its exit status (LOCKED_EXIT: another job held the run)."""
+        return self.process.poll()
+
+
+def start_job(run: RunDir, *, resume: bool = False, nice: int = DEFAULT_NICE, config: TrainConfig | None = None) -> Job:
+    """Start the job of `run` in its own process.
 
     A new run must be queued; `resume=True` continues a stopped, failed or done run from its last
-    checkpoint (or from the start when it has none). A run whose process is alive is refused (and
-    a lock in the run directory turns away a second process that slips through).
-    status.json changes when the job writes it: its `pid` equals the returned pid from then on.
-    `config` replaces the run's config first (see train_config.with_changes: a longer run, another device).
+    checkpoint (or from the start when it has none). A run whose job is alive (its lock is held) is
+    refused here; one that starts at the same moment is turned away by the lock: the job process then
+    exits with LOCKED_EXIT, having changed nothing.
+    status.json changes when the job writes it: its `pid` equals the returned job's from then on.
+    `config` becomes the run's config (see train_config.with_changes: a longer run, another device), written
+    by the job once it holds the lock, so that two resumes at once never train one's settings under the other.
     """
     status = run.status()
-    if status.state in ("running", "paused", "queued") and status.pid and pid_alive(status.pid):
-        raise RunError(f"The run {run.name} is already {status.state} (pid {status.pid}).")
+    if run.job_alive(status):
+        raise RunError(f"The run {run.name} is already {_active(status.state)}{_pid(status.pid)}.")
     if not resume and status.state != "queued":
         raise RunError(f"The run {run.name} is {status.state}; resume it instead of starting it again.")
+    command = [sys.executable, "-m", "engine.training.worker", str(run.path.resolve()), "--nice", str(nice)]
     if config is None:
         config = run_config(run)
     elif config.job != run.job:
         raise RunError(f"The run {run.name} trains {run.job}, not {config.job}.")
     else:
-        atomic_write_json(run.config_path, config.to_dict())
-    threads = str(config.threads_per_process)
-    env = child_env(threads)
-    command = [sys.executable, "-m", "engine.training.worker", str(run.path.resolve()), "--nice", str(nice)]
+        command += ["--settings", json.dumps(config.to_dict())]
+    env = child_env(str(config.threads_per_process))
     # Only the job writes status.json from here on: it marks itself running with its pid first thing.
     try:
         with open(run.log_path, "ab") as log:
@@ -92,6 +108,15 @@ def start_job(run: RunDir, *, resume: bool = False, nice: int = DEFAULT_NICE, co
             )
     except OSError as error:
         raise RunError(f"The job of {run.name} could not start ({error.strerror or error}).") from None
-    # Reap the process when it ends, so a finished job never lingers as a zombie that looks alive.
+    # Reap the process when it ends, so a finished job never lingers as a zombie.
     threading.Thread(target=process.wait, name=f"reap-{process.pid}", daemon=True).start()
-    return process.pid
+    return Job(process.pid, process)
+
+
+def _active(state: str) -> str:
+    """How "already …" names a live job's state (a live job whose status was not yet written is running)."""
+    return state if state in ("running", "paused") else "running"
+
+
+def _pid(pid: int | None) -> str:
+    return f" (pid {pid})" if pid else ""

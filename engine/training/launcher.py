@@ -191,8 +191,7 @@ def _watch_stop(run: RunDir, node_rank: int) -> None:
             status = run.status()
             if node_rank == 0 and status.extra.get("phase") != "loading":
                 return
-            if run.pending_command() == "stop":
-                run.clear_command()
+            if run.pending_command() == "stop" and run.take_command() == "stop":  # a pause waits for rank 0
                 status.state, status.updated_at = "stopped", time.time()
                 status.extra.pop("phase", None)
                 run.write_status(status)

@@ -9,19 +9,30 @@ A run is a directory under a runs root holding
     log.txt          the job process's stdout and stderr
     control.json     a request from a viewer to the job: pause, resume or stop
     checkpoints/     last.pt and best.pt
+    .lock            held (flock) by the job process for its whole life: the truth about whether it runs
 
 The trainer writes (in a distributed run: rank 0 alone, and the job's launcher when a rank fails);
 the TUI and `rnn-tui runs` only read (and write control.json), so a job started headless over SSH
 shows up in the app, and quitting the app loses nothing.
+
+Whether a run's job is alive is decided by its lock (`RunDir.job_alive`), never by a pid alone: a pid
+may belong to a zombie or to an unrelated process that got the number later. Every write the job
+makes goes through `write_run_file` or `_append`, which turn a full disk or an unwritable directory
+into a `RunWriteError` of one sentence.
 No torch here: the UI imports this on its event loop.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import fcntl
 import json
 import math
 import os
+import re
 import secrets
+import shutil
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -30,15 +41,35 @@ from typing import Any
 
 from corpora.cache import atomic_write
 from corpora.userdirs import runs_dir
+from engine.training.errors import TrainingError
 
 JOBS = ("sentiment", "charlm")
 STATES = ("queued", "running", "paused", "done", "stopped", "failed")
 ACTIVE_STATES = ("queued", "running", "paused")
 COMMANDS = ("pause", "resume", "stop")
+LOCK_NAME = ".lock"
+LOCK_WAIT_S = 1.0  # how long a job keeps trying to take a free lock (a viewer's probe holds it for microseconds)
+DISK_RESERVE = 1 << 20  # bytes a checkpoint leaves free, so status.json, metrics and the log can still be written
+#: The files the job writes atomically: their temporary `.NAME.*.part` files are the job's to clean up.
+JOB_FILES = (
+    "config.json",
+    "status.json",
+    "metrics.jsonl",
+    "samples.jsonl",
+    "checkpoints/last.pt",
+    "checkpoints/best.pt",
+)
+_TAKEN = ".control.taken"  # where the job moves control.json to take a request (only the lock holder uses it)
 
 
 class RunError(Exception):
     """A runs root or run directory that cannot be used; the message is one sentence."""
+
+
+class RunWriteError(RunError, TrainingError):
+    """The run directory refused a write (full disk, no permission); the message is one sentence saying what to do."""
+
+    kind = "disk"
 
 
 def default_runs_root() -> Path:
@@ -46,19 +77,114 @@ def default_runs_root() -> Path:
     return runs_dir()
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write `data` to `path` so that readers see the old file or the new one, never a part."""
-    atomic_write(Path(path), [data])
+def write_run_file(path: Path, data: bytes, *, reserve: int = 0) -> None:
+    """Write `data` to `path` so that readers see the old file or the new one, never a part.
+
+    With `reserve`, the disk must have room for `data` plus `reserve` bytes first (a checkpoint
+    leaves room for the status that says why it could not be written). RunWriteError, one sentence,
+    when the disk is full or the directory cannot be written.
+    """
+    path = Path(path)
+    if reserve:
+        check_free_space(path, len(data) + reserve)
+    try:
+        atomic_write(path, [data])
+    except OSError as error:
+        raise RunWriteError(write_failure(path, error)) from None
 
 
 def atomic_write_json(path: Path, value: Any) -> None:
-    atomic_write_bytes(path, (json.dumps(value, indent=2, sort_keys=True) + "\n").encode())
+    write_run_file(path, (json.dumps(value, indent=2, sort_keys=True) + "\n").encode())
 
 
-def pid_alive(pid: int | None) -> bool:
-    """Whether a process with this id exists (on this machine)."""
+def check_free_space(path: Path, needed: int) -> None:
+    """RunWriteError when the disk that holds `path` has fewer than `needed` bytes free (unknown: no error)."""
+    try:
+        free = shutil.disk_usage(path.parent).free
+    except OSError:
+        return
+    if free < needed:
+        raise RunWriteError(
+            f"The disk holding {path.parent} has {_megabytes(free)} free, but writing {path.name} needs "
+            f"{_megabytes(needed)}; free some space, then resume the run (its last checkpoint is intact)."
+        )
+
+
+def write_failure(path: Path, error: OSError) -> str:
+    """The sentence for a failed write of `path`: what failed, why, and what to do."""
+    reason = error.strerror or type(error).__name__
+    if error.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+        advice = "free some space, then resume the run (its last checkpoint is intact)"
+    elif error.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        advice = f"make {path.parent} writable, then resume the run (its last checkpoint is intact)"
+    else:
+        advice = "see log.txt, then resume the run (its last checkpoint is intact)"
+    return f"Could not write {path.name} in {path.parent} ({reason}); {advice}."
+
+
+def _megabytes(size: float) -> str:
+    return f"{size / 1e6:,.1f} MB"
+
+
+def _append(path: Path, line: str) -> None:
+    """Append one line to a run's JSON-lines file in one write (a kill leaves whole lines); RunWriteError on failure."""
+    try:
+        with open(path, "a", encoding="utf-8") as handle:
+            handle.write(line)
+            handle.flush()
+    except OSError as error:
+        raise RunWriteError(write_failure(path, error)) from None
+
+
+def _overwrite_in_place(path: Path, data: bytes) -> None:
+    """Overwrite an existing file's bytes without a temporary file: the last resort when the disk is full or the
+    directory read-only (the file's own blocks are reused). Not atomic: used only for a job's last word."""
+    fd = os.open(path, os.O_WRONLY | getattr(os, "O_CLOEXEC", 0))
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.pwrite(fd, view, len(data) - len(view)) :]
+        os.ftruncate(fd, len(data))
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def process_start(pid: int) -> int | None:
+    """When process `pid` started (clock ticks since boot, from /proc): with the pid, it names one process for good."""
+    stat = _proc_stat(pid)
+    return stat[1] if isinstance(stat, tuple) else None
+
+
+def _proc_stat(pid: int) -> tuple[str, int] | bool | None:
+    """(state letter, start time) of `pid` from /proc; False when there is no such process; None without /proc."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False if Path("/proc/self/stat").exists() else None
+    except (OSError, ValueError):
+        return None
+    fields = text[text.rfind(")") + 2 :].split()  # the name, in parentheses, may hold spaces
+    try:
+        return fields[0], int(fields[19])
+    except (IndexError, ValueError):
+        return None
+
+
+def pid_alive(pid: int | None, started: int | None = None) -> bool:
+    """Whether process `pid` runs (a zombie does not) and, when `started` is given, is the one that started then.
+
+    A pid alone says little: a zombie keeps its number until reaped, and an ended process's number
+    is given to the next one. Where there is no /proc (macOS), a signal 0 probe is all there is.
+    """
     if not pid:
         return False
+    stat = _proc_stat(pid)
+    if stat is False:
+        return False
+    if isinstance(stat, tuple):
+        state, start = stat
+        return state not in ("Z", "X", "x") and (started is None or start == started)
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -66,6 +192,12 @@ def pid_alive(pid: int | None) -> bool:
     except PermissionError:
         return True
     return True
+
+
+#: A traceback's last line, or a job's own "failed: …" line, in log.txt.
+_LOGGED_ERROR = re.compile(
+    r"^(?:failed: (?P<said>.+)|(?P<raised>[A-Za-z_][\w.]*(?:Error|Exception|Interrupt)(?:: .*)?))$"
+)
 
 
 MAX_NAME = 120
@@ -123,6 +255,7 @@ _STATUS_FIELDS: dict[str, tuple[Any, ...]] = {
     "total": (int,),
     "device": (str,),
     "pid": (int, None),
+    "pid_start": (int, None),
     "started_at": (float, None),
     "updated_at": (float, None),
     "throughput": (float, None),
@@ -168,6 +301,7 @@ class RunStatus:
     total: int = 0
     device: str = ""
     pid: int | None = None
+    pid_start: int | None = None  # when the process `pid` started (see process_start): a pid alone may be reused
     started_at: float | None = None
     updated_at: float | None = None
     throughput: float | None = None  # tokens/s (charlm) or reviews/s (sentiment)
@@ -195,7 +329,11 @@ class RunStatus:
             value = data[name]
             if not _fits(value, kinds):
                 return cls(state="failed", error=f"status.json is damaged (its {name} is {_kind_of(value)})")
-            if name in ("step", "total", "pid") and value is not None and value < (1 if name == "pid" else 0):
+            if (
+                name in ("step", "total", "pid", "pid_start")
+                and value is not None
+                and value < (1 if name == "pid" else 0)
+            ):
                 return cls(state="failed", error=f"status.json is damaged (its {name} is {value})")
             values[name] = float(value) if float in kinds and isinstance(value, int) else value
         extra = {key: value for key, value in data.items() if key not in _STATUS_FIELDS and key != "extra"}
@@ -307,20 +445,97 @@ class RunDir:
         return str(self.config().get("job", "?"))
 
     def status(self) -> RunStatus:
-        """The run's status; a job whose process is gone while 'running' reads as failed."""
+        """The run's status; a run that reads as running or paused while its job is gone reads as failed, saying why."""
         try:
             status = RunStatus.from_dict(json.loads(self.status_path.read_text()))
         except FileNotFoundError:
             return RunStatus(state="failed", error="status.json is missing")
         except (OSError, ValueError) as error:
             return RunStatus(state="failed", error=f"status.json cannot be read ({error})")
-        if status.state in ("running", "paused") and status.pid and not pid_alive(status.pid):
+        if status.state in ("running", "paused") and not self.job_alive(status):
             status.state = "failed"
-            status.error = (
-                status.error
-                or f"the job process (pid {status.pid}) ended without a word; resume continues from the last checkpoint"
-            )
+            status.error = self.gone_reason(status.pid)
         return status
+
+    def job_alive(self, status: RunStatus | None = None) -> bool:
+        """Whether a job process trains this run now.
+
+        The job holds an exclusive lock on `.lock` for its whole life, and the OS drops it when the
+        process ends, however it ends; so the lock is asked first. Only where it cannot be tried (no
+        lock file, no permission, a filesystem without locks) does status.json's pid decide, together
+        with the start time of that process, so that a zombie or a reused pid does not count.
+        """
+        held = self._lock_held()
+        if held is not None:
+            return held
+        status = status or self._recorded_status()
+        return pid_alive(status.pid, status.pid_start)
+
+    def _recorded_status(self) -> RunStatus:
+        try:
+            return RunStatus.from_dict(json.loads(self.status_path.read_text()))
+        except (OSError, ValueError):
+            return RunStatus(state="failed")
+
+    def _lock_held(self) -> bool | None:
+        """Whether some process holds the run's lock; None when that cannot be tried."""
+        try:
+            fd = os.open(self.path / LOCK_NAME, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+        except OSError:
+            return None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)  # shared: two viewers asking at once do not collide
+        except BlockingIOError:
+            return True
+        except OSError:
+            return None
+        finally:
+            os.close(fd)  # closing drops the probe's shared lock at once
+        return False
+
+    def lock(self) -> Any:
+        """Take the run's lock for this process's life (the OS drops it even on kill -9); None when another job holds it.
+
+        A viewer's probe holds the lock (shared) for microseconds, so a free lock is retried for up to
+        LOCK_WAIT_S. The returned handle is the lock: keep it open. RunWriteError when the lock file cannot be made.
+        """
+        path = self.path / LOCK_NAME
+        try:
+            handle = open(path, "ab")  # noqa: SIM115 (held open for the process's life: that is the lock)
+        except OSError as error:
+            raise RunWriteError(write_failure(path, error)) from None
+        deadline = time.monotonic() + LOCK_WAIT_S
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return handle
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    handle.close()
+                    return None
+                time.sleep(0.01)
+            except OSError:  # a filesystem without locks: status.json's pid and start time stand in for the lock
+                return handle
+
+    def gone_reason(self, pid: int | None) -> str:
+        """Why a run reads as failed when its job process ended without a final status: log.txt's last error, if any."""
+        logged = self.last_logged_error()
+        who = f"The job process (pid {pid})" if pid else "The job process"
+        if logged:
+            return f"{who} ended without updating status.json; its last error: {logged}"
+        return f"{who} ended without a word; resume continues from the last checkpoint"
+
+    def last_logged_error(self) -> str | None:
+        """The last error the job's latest session wrote to log.txt ("failed: …" or a traceback's last line), or None."""
+        lines = self.log_tail(lines=400)
+        for index in range(len(lines) - 1, -1, -1):
+            line = lines[index].rstrip()
+            if line.startswith("--- "):  # the header start_job writes: earlier lines belong to an earlier session
+                return None
+            match = _LOGGED_ERROR.match(line)
+            if match:
+                return (match.group("said") or match.group("raised"))[:300]
+        return None
 
     def final_metrics(self, max_bytes: int = 16_000) -> dict[str, Any] | None:
         """The run's closing record (`"final": true`, e.g. the held-out test set's figures), or None.
@@ -391,26 +606,34 @@ class RunDir:
         return data.decode("utf-8", "replace").splitlines()[-lines:]
 
     def pending_command(self) -> str | None:
-        """The command a viewer asked for, if any (the job calls this between steps)."""
-        try:
-            command = json.loads(self.control_path.read_text()).get("command")
-        except (OSError, ValueError, AttributeError):
-            return None
-        return command if command in COMMANDS else None
+        """The command a viewer asked for and the job has not taken yet, if any."""
+        return _command_in(self.control_path)
 
     # ---------------------------------------------------------------- writing
-    def write_status(self, status: RunStatus) -> None:
-        atomic_write_json(self.status_path, status.to_dict())
+    def write_status(self, status: RunStatus, *, last_word: bool = False) -> None:
+        """Write status.json atomically; RunWriteError when the directory refuses.
+
+        `last_word` (a job's final failure): when the atomic write fails (full disk, read-only
+        directory), overwrite the existing file in place, which needs no new file and usually no
+        new block, so that the status still says why.
+        """
+        try:
+            atomic_write_json(self.status_path, status.to_dict())
+        except RunWriteError:
+            if not last_word:
+                raise
+            try:
+                _overwrite_in_place(self.status_path, json.dumps(status.to_dict()).encode())
+            except OSError:
+                raise RunWriteError(
+                    f"Could not write status.json in {self.path}, not even in place; the reason is in log.txt."
+                ) from None
 
     def append_metric(self, record: dict[str, Any]) -> None:
-        with open(self.metrics_path, "a", encoding="utf-8") as handle:
-            handle.write(json.dumps(record, allow_nan=False) + "\n")
-            handle.flush()
+        _append(self.metrics_path, json.dumps(record, allow_nan=False) + "\n")
 
     def append_sample(self, step: int, text: str) -> None:
-        with open(self.samples_path, "a", encoding="utf-8") as handle:
-            handle.write(json.dumps({"step": step, "text": text, "time": time.time()}) + "\n")
-            handle.flush()
+        _append(self.samples_path, json.dumps({"step": step, "text": text, "time": time.time()}) + "\n")
 
     def request(self, command: str) -> None:
         """Ask the job to pause, resume or stop (it acts at its next step)."""
@@ -418,8 +641,51 @@ class RunDir:
             raise RunError(f"Unknown command {command!r}; use pause, resume or stop.")
         atomic_write_json(self.control_path, {"command": command, "at": time.time()})
 
-    def clear_command(self) -> None:
-        self.control_path.unlink(missing_ok=True)
+    def take_command(self) -> str | None:
+        """The job's side: take the pending request, if any, so that it is acted on exactly once.
+
+        Taking is a rename, so a viewer withdrawing the same request at the same moment (see
+        `withdraw`) either gets it back before the job saw it, or finds it gone: never both.
+        """
+        taken = self.path / _TAKEN
+        try:
+            os.replace(self.control_path, taken)
+        except FileNotFoundError:
+            return None
+        except OSError:  # an unwritable directory: read the request; it cannot be taken away
+            return _command_in(self.control_path)
+        command = _command_in(taken)
+        taken.unlink(missing_ok=True)
+        return command
+
+    def withdraw(self, command: str) -> bool:
+        """A viewer's side: take back a request the job has not taken yet; False when it was already taken."""
+        held = self.path / f".control.withdrawn-{os.getpid()}"
+        try:
+            os.rename(self.control_path, held)
+        except OSError:
+            return False
+        if _command_in(held) == command:
+            held.unlink(missing_ok=True)
+            return True
+        with contextlib.suppress(OSError):  # another request: give it back unless a newer one came since
+            if self.control_path.exists():
+                held.unlink()
+            else:
+                os.rename(held, self.control_path)
+        return False
+
+    def clean_temporary_files(self) -> list[Path]:
+        """Remove what interrupted writes of the job's files left (`.NAME.*.part`, a half-taken request); the lock holder calls this."""
+        removed = []
+        for name in (*JOB_FILES, _TAKEN):
+            target = self.path / name
+            pattern = f".{target.name}.*.part" if name != _TAKEN else _TAKEN
+            for leftover in target.parent.glob(pattern):
+                with contextlib.suppress(OSError):
+                    leftover.unlink()
+                    removed.append(leftover)
+        return removed
 
 
 class ReadOnlyRunDir(RunDir):
@@ -432,7 +698,16 @@ class ReadOnlyRunDir(RunDir):
     def _refuse(self, *args: Any, **kwargs: Any) -> None:
         raise RuntimeError(f"only rank 0 writes the run directory {self.path}")
 
-    write_status = append_metric = append_sample = request = clear_command = _refuse
+    write_status = append_metric = append_sample = request = take_command = _refuse
+
+
+def _command_in(path: Path) -> str | None:
+    """The request a control file holds, if it holds one."""
+    try:
+        command = json.loads(path.read_text()).get("command")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return command if command in COMMANDS else None
 
 
 def list_runs(root: str | Path) -> list[RunDir]:

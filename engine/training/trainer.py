@@ -40,7 +40,7 @@ from engine.training.config import TrainConfig
 from engine.training.control import RunControl, Speedometer
 from engine.training.distributed import Group
 from engine.training.errors import JobInputError, TrainingHalted
-from engine.training.runs import RunDir, RunStatus, atomic_write_bytes
+from engine.training.runs import RunDir, RunStatus, process_start, write_run_file
 
 EXPLOSION_FACTOR = 3.0
 
@@ -204,6 +204,8 @@ class Trainer(abc.ABC):
         self.optimizer = torch.optim.Adam(self.parameters, lr=self.config.lr)
         if checkpoint:
             self.restore(checkpoint)
+        if self.group.main:  # what a killed session logged after its checkpoint (or before the first one) goes
+            rewrite_logs(self.run, self.history, self.step)
         self.group.reseed(self.config.seed, self.step)
         self.net = self.group.wrap(self.model)  # what training steps call: the model, under DDP when distributed
 
@@ -221,8 +223,6 @@ class Trainer(abc.ABC):
         self.load_loop_state(loop)
         if "rng" in checkpoint:
             set_rng_state(checkpoint["rng"])
-        if self.group.main:
-            rewrite_logs(self.run, self.history, self.step)
 
     # ------------------------------------------------------------------ the loop
     def train(self) -> str:
@@ -235,6 +235,7 @@ class Trainer(abc.ABC):
             total=self.total,
             device=self.device.type,
             pid=self.group.job_pid or os.getpid(),
+            pid_start=process_start(self.group.job_pid or os.getpid()),
             started_at=time.time(),
             throughput_unit=f"{self.unit}/s",
             best_metric=config.best_metric,
@@ -263,9 +264,9 @@ class Trainer(abc.ABC):
             if evaluate or final or self.step % config.log_every == 0:
                 self._record(window, evaluate)
                 window = Window()
+            self.after_step(final)  # before the checkpoint, so that a resume from it finds this step's sample
             if final or self.step % config.checkpoint_every == 0:
                 self.save_last()
-            self.after_step(final)
             self.control.publish()
         if not (self.history and self.history[-1].get("final")):
             final_metrics = self.finish()
@@ -383,18 +384,24 @@ class Trainer(abc.ABC):
 
 
 def rewrite_logs(run: RunDir, history: list[dict[str, Any]], step: int) -> None:
-    """Drop records of steps after the checkpoint at `step` (a killed run logged them, then lost them)."""
-    lines = "".join(_json_line(record) for record in history)
-    atomic_write_bytes(run.metrics_path, lines.encode())
+    """Cut metrics.jsonl and samples.jsonl back to the checkpoint at `step` (0: no checkpoint, start clean).
+
+    A killed session logged records after its last checkpoint (or before its first), then lost those
+    steps; the resumed session trains them again, so their old records go (metrics are rewritten from
+    the checkpoint's own history).
+    """
+    if history or run.metrics_path.exists():
+        write_run_file(run.metrics_path, "".join(_json_line(record) for record in history).encode())
     if run.samples_path.exists():
         kept = []
         for line in run.samples_path.read_text(encoding="utf-8", errors="replace").splitlines():
             try:
-                if json.loads(line).get("step", 0) <= step:
-                    kept.append(line + "\n")
+                record = json.loads(line)
             except ValueError:
                 continue
-        atomic_write_bytes(run.samples_path, "".join(kept).encode())
+            if isinstance(record, dict) and isinstance(record.get("step"), int) and record["step"] <= step:
+                kept.append(line + "\n")
+        write_run_file(run.samples_path, "".join(kept).encode())
 
 
 def check_health(loss: float, norm: float, initial_loss: float | None, step: int) -> float:

@@ -3,9 +3,15 @@
 It trains the run (from its last.pt when it has one) and leaves its outcome in status.json: done,
 stopped, or failed with a one-line error and an `error_kind` ("input": a setting or data source
 the user can fix; "oom"; "halted": NaN or exploding loss; "checkpoint"; "crash": a bug, traceback
-in log.txt; "distributed": a rank was killed or lost contact with the others). SIGTERM and SIGINT
-ask for a stop with a final checkpoint, like the stop command. A lock on the run directory keeps a
-second process from training the same run.
+in log.txt; "distributed": a rank was killed or lost contact with the others; "disk": the run
+directory could not be written). SIGTERM and SIGINT ask for a stop with a final checkpoint, like the
+stop command.
+
+The run's lock (RunDir.lock) is taken first and held for the process's life: it keeps a second
+process from training the same run (that one exits with LOCKED_EXIT and changes nothing), tells
+viewers whether the job is alive, and guards every change of the run: `--settings JSON` (the new
+config of a resume, from start_job) is written to config.json only under it, and the temporary files
+of writes a kill interrupted are removed under it.
 
 A run with several processes (config.world_size > 1) makes this process the node's launcher
 (engine.training.launcher.launch), which starts the ranks through torchrun as
@@ -17,7 +23,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import fcntl
+import errno
 import json
 import os
 import signal
@@ -25,9 +31,9 @@ import sys
 import time
 import traceback
 from collections.abc import Callable, Sequence
-from typing import IO
 
-from engine.training.runs import RunDir
+from engine.training.jobs import LOCKED_EXIT
+from engine.training.runs import RunDir, RunError, RunWriteError, process_start, write_run_file
 
 DISTRIBUTED_STATUS = ("world_size", "backend", "rank_devices", "rank_pids", "rank_hosts", "nnodes", "node_rank")
 
@@ -37,6 +43,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("run_dir")
     parser.add_argument("--nice", type=int, default=0)
     parser.add_argument("--rank", action="store_true", help="one rank of a distributed run, started by torchrun")
+    parser.add_argument("--settings", default=None, help="the run's new config (JSON), written under the lock")
     args = parser.parse_args(argv)
     if args.nice:
         with contextlib.suppress(OSError):
@@ -44,10 +51,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     run = RunDir(args.run_dir)
     if args.rank:
         return rank_main(run)
-    lock = _lock(run)
-    if lock is None:
-        print(f"another process is training {run.path}; this one leaves it alone", flush=True)
-        return 3
     stop = {"asked": False}
 
     def ask_stop(signum: int, frame: object) -> None:
@@ -55,17 +58,45 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     signal.signal(signal.SIGTERM, ask_stop)
     signal.signal(signal.SIGINT, ask_stop)
-    _mark_loading(run)
+    try:
+        lock = run.lock()
+    except RunWriteError as error:
+        _say(f"failed: {error}")
+        return 1
+    if lock is None:
+        _say(f"another process is training {run.path}; this one leaves it alone")
+        return LOCKED_EXIT
+    try:
+        run.clean_temporary_files()
+        if args.settings is not None:
+            _change_settings(run, args.settings)
+        _mark_loading(run)
+    except RunError as error:
+        record_failure(run, str(error), getattr(error, "kind", "input"))
+        lock.close()
+        return 1
     try:
         return train_run(run, lambda: stop["asked"])
     finally:
         lock.close()
 
 
+def _change_settings(run: RunDir, settings: str) -> None:
+    """Write the run's new config (a resume's longer length, another device), holding its lock."""
+    from engine.training.config import TrainConfig, TrainConfigError
+
+    try:
+        config = TrainConfig.from_dict(json.loads(settings))
+    except (ValueError, TypeError, TrainConfigError) as error:
+        raise RunError(f"The new settings of {run.name} are not usable ({error}).") from None
+    if config.job != run.job:
+        raise RunError(f"The run {run.name} trains {run.job}, not {config.job}.")
+    write_run_file(run.config_path, (json.dumps(config.to_dict(), indent=2, sort_keys=True) + "\n").encode())
+
+
 def train_run(run: RunDir, stop_requested: Callable[[], bool]) -> int:
     """Train `run` here (or launch its ranks), leaving any failure in its status.json; returns the exit status."""
     from engine.training.jobs import run_config
-    from engine.training.runs import RunError
 
     try:
         config = run_config(run)
@@ -124,7 +155,7 @@ def rank_main(run: RunDir) -> int:
 
         communication = group is not None and is_communication_error(error)
         if communication and not isinstance(error, TrainingError):  # the backend's words: put them in one sentence
-            traceback.print_exception(error)
+            _log_traceback(error)
             message, kind = lost_contact(rank, error), "distributed"
         else:
             message, kind = describe_failure(error, config)
@@ -148,39 +179,35 @@ def describe_failure(error: Exception, config: object | None) -> tuple[str, str]
     from corpora.errors import CorpusError
     from engine.training.checkpoint import CheckpointError
     from engine.training.errors import TrainingError
-    from engine.training.runs import RunError
 
     if isinstance(error, TrainingError):
         return str(error), error.kind
+    if isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS):
+        where = f" {error.filename}" if error.filename else " its log"  # no file name: a print to log.txt
+        return (
+            f"The job could not write{where} ({error.strerror}); free some space, then resume the run "
+            "(its last checkpoint is intact).",
+            "disk",
+        )
     if isinstance(error, (CorpusError, RunError)):
         return str(error), "input"
     if isinstance(error, CheckpointError):
         return f"{error} Start a new run, or restore the checkpoint.", "checkpoint"
     if isinstance(error, (torch.OutOfMemoryError, MemoryError)):
-        traceback.print_exception(error)
+        _log_traceback(error)
         device = (
             "the GPU" if getattr(config, "device", "cpu") != "cpu" and torch.cuda.is_available() else "this machine"
         )
         return f"The job ran out of memory on {device}; use a smaller batch size, sequence length or model.", "oom"
-    traceback.print_exception(error)  # a bug: the traceback goes to log.txt, one line to status.json
+    _log_traceback(error)  # a bug: the traceback goes to log.txt, one line to status.json
     first = (str(error).strip().splitlines() or [""])[0][:200]
     return f"The job crashed with {type(error).__name__}: {first} (the traceback is in log.txt).", "crash"
-
-
-def _lock(run: RunDir) -> IO[bytes] | None:
-    """An exclusive lock held for this process's life (released by the OS even on kill -9)."""
-    handle = open(run.path / ".lock", "ab")  # noqa: SIM115 (held open for the process's life: that is the lock)
-    try:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        handle.close()
-        return None
-    return handle
 
 
 def _mark_loading(run: RunDir) -> None:
     status = run.status()
     status.state, status.pid, status.error = "running", os.getpid(), None
+    status.pid_start = process_start(os.getpid())
     status.started_at = status.updated_at = time.time()
     for key in ("error_kind", *DISTRIBUTED_STATUS):  # a resumed run may train on another number of processes
         status.extra.pop(key, None)
@@ -189,13 +216,31 @@ def _mark_loading(run: RunDir) -> None:
 
 
 def record_failure(run: RunDir, message: str, kind: str) -> None:
-    """Mark the run failed with its one-sentence reason (status.json, and the log through stderr)."""
-    print(f"failed: {message}", file=sys.stderr, flush=True)
+    """Mark the run failed with its one-sentence reason: in the log (through stderr) and in status.json.
+
+    Either may be impossible (a full disk, a read-only directory): status.json is then overwritten in
+    place, and when even that fails, the log's "failed: …" line is what readers report (RunDir.gone_reason).
+    """
+    _say(f"failed: {message}")
     status = run.status()
     status.state, status.error, status.updated_at = "failed", message, time.time()
     status.extra["error_kind"] = kind
     status.extra.pop("phase", None)
-    run.write_status(status)
+    try:
+        run.write_status(status, last_word=True)
+    except RunWriteError as error:
+        _say(str(error))
+
+
+def _log_traceback(error: BaseException) -> None:
+    with contextlib.suppress(OSError, ValueError):
+        traceback.print_exception(error)
+
+
+def _say(line: str) -> None:
+    """One line to stderr (the run's log), unless that cannot be written either."""
+    with contextlib.suppress(OSError, ValueError):
+        print(line, file=sys.stderr, flush=True)
 
 
 if __name__ == "__main__":

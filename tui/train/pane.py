@@ -264,12 +264,12 @@ class TrainPane(Widget):
         from engine.training.jobs import start_job
 
         try:
-            pid = start_job(run, resume=resume)
+            job = start_job(run, resume=resume)
         except (RunError, OSError) as error:
             self.set_message(f"Could not start {run.name}: {error}", error=True)
             return
         verb = "Resumed" if resume else "Started"
-        self.set_message(f"{verb} {run.name} (pid {pid}); its log is {run.log_path}.")
+        self.set_message(f"{verb} {run.name} (pid {job.pid}); its log is {run.log_path}.")
         self.poll()
 
     def active_runs(self) -> list[RunDir]:

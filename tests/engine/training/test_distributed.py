@@ -78,7 +78,7 @@ def test_two_processes_train_as_one_on_the_same_global_batches_and_rank_0_alone_
     single = create_run(runs_root, config)
     assert run_training(single, config) == "done"
     run = create_run(runs_root, make(text_file, review_folder, nproc_per_node=2, dist_timeout=TIMEOUT))
-    pid = start_job(run)
+    pid = start_job(run).pid
     status = finish(run, pid, "done")
 
     assert_same_parameters(single, run)  # DDP is wired right: the same steps as one process
@@ -120,7 +120,7 @@ def test_killing_one_rank_fails_the_run_within_the_timeout_and_leaves_no_rank(ru
         dist_timeout=TIMEOUT,
     )
     run = create_run(runs_root, config)
-    pid = start_job(run)
+    pid = start_job(run).pid
     wait_for(lambda: run.status().pid == pid and run.status().extra.get("checkpoint_step", 0) >= 20, timeout=180)
     ranks = run.status().extra["rank_pids"]
     killed_at = time.monotonic()
@@ -196,7 +196,7 @@ def test_a_paused_and_stopped_distributed_run_resumes_on_one_process(runs_root, 
     run_training(reference, reference_config)
     # A short timeout: pausing longer than it shows that paused ranks keep answering each other.
     run = create_run(runs_root, charlm_config(text_file, **settings, nproc_per_node=2, dist_timeout=4))
-    pid = start_job(run)
+    pid = start_job(run).pid
     wait_for(lambda: run.status().pid == pid and run.status().step > 10, timeout=180)
     run.request("pause")
     paused = wait_for_state(run, "paused")
@@ -233,7 +233,7 @@ def test_a_single_process_run_resumes_on_two(runs_root, text_file):
         return calls["n"] > 25
 
     assert run_training(run, config, stop_requested=stop_after_25_steps) == "stopped"
-    pid = start_job(run, resume=True, config=with_changes(config, nproc_per_node=2, dist_timeout=TIMEOUT))
+    pid = start_job(run, resume=True, config=with_changes(config, nproc_per_node=2, dist_timeout=TIMEOUT)).pid
     status = finish(run, pid, "done")
     assert status.extra["world_size"] == 2 and "resumed from step 25" in "\n".join(run.log_tail(100))
     assert_same_parameters(reference, run)

@@ -20,9 +20,9 @@ def test_a_killed_job_resumes_from_its_checkpoint_and_ends_as_if_never_killed(ru
         steps=600, checkpoint_every=50, eval_every=200, log_every=25, sample_every=0, regime="tbptt", dropout=0.1
     )
     reference = create_run(runs_root, charlm_config(text_file, **settings))
-    reference_pid = start_job(reference)
+    reference_pid = start_job(reference).pid
     run = create_run(runs_root, charlm_config(text_file, **settings))
-    pid = start_job(run, nice=5)
+    pid = start_job(run, nice=5).pid
     wait_for(lambda: run.status().pid == pid)  # the job took over its status
     # Kill mid-run, past a checkpoint, wherever the job happens to be (it may be writing one).
     wait_for(lambda: run.status().extra.get("checkpoint_step", 0) >= 100 and run.status().step > 120)
@@ -34,7 +34,7 @@ def test_a_killed_job_resumes_from_its_checkpoint_and_ends_as_if_never_killed(ru
     assert saved["step"] % 50 == 0 and saved["step"] >= 100
     assert killed.step - saved["step"] < 120  # at most the steps since the checkpoint are lost
 
-    resumed_pid = start_job(run, resume=True)
+    resumed_pid = start_job(run, resume=True).pid
     wait_for(lambda: run.status().pid == resumed_pid)
     done = wait_for_state(run, "done", "failed")
     assert done.state == "done", done.error
@@ -52,7 +52,7 @@ def test_a_killed_job_resumes_from_its_checkpoint_and_ends_as_if_never_killed(ru
 
 def test_a_job_is_never_trained_by_two_processes(runs_root, text_file):
     run = create_run(runs_root, charlm_config(text_file, steps=100_000, sample_every=0))
-    pid = start_job(run)
+    pid = start_job(run).pid
     wait_for_state(run, "running")
     with pytest.raises(RunError, match="is already running"):
         start_job(run, resume=True)
