@@ -105,8 +105,8 @@ def check_free_space(path: Path, needed: int) -> None:
         return
     if free < needed:
         raise RunWriteError(
-            f"The disk holding {path.parent} has {_megabytes(free)} free, but writing {path.name} needs "
-            f"{_megabytes(needed)}; free some space, then resume the run (its last checkpoint is intact)."
+            f"The disk holding {path.parent} has {_size(free)} free, but writing {path.name} needs "
+            f"{_size(needed)}; free some space, then resume the run (its last checkpoint is intact)."
         )
 
 
@@ -122,8 +122,9 @@ def write_failure(path: Path, error: OSError) -> str:
     return f"Could not write {path.name} in {path.parent} ({reason}); {advice}."
 
 
-def _megabytes(size: float) -> str:
-    return f"{size / 1e6:,.1f} MB"
+def _size(size: float) -> str:
+    """A disk size in kB below 100 MB (so that free and needed never read the same), else in MB."""
+    return f"{size / 1e3:,.0f} kB" if size < 1e8 else f"{size / 1e6:,.0f} MB"
 
 
 def _append(path: Path, line: str) -> None:
