@@ -196,7 +196,7 @@ async def test_log_tail_toggles(tmp_path):
 @pytest.mark.parametrize("size", [(80, 24), (160, 48)])
 async def test_the_log_tail_shows_the_newest_lines_on_screen(tmp_path, size):
     """What is drawn ends at the log's last line, however many rows the view has (it showed the oldest)."""
-    run = make_run(tmp_path, "20261128-160000-charlm-hhhh", state="running", step=400, total=1000)
+    run = make_run(tmp_path, "20261128-160000-charlm-hhhh", state="running", step=400, total=1000, pid=os.getpid())
     run.log_path.write_text(
         "".join(f"step {i:,}/1,000 · loss {3 - i / 1000:.4f} · grad 1.2\n" for i in range(0, 410, 10))
     )
