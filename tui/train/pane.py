@@ -183,11 +183,11 @@ class TrainPane(Widget):
         if row is None:
             return
         if row.status.state == "running":
-            row.run.request("pause")
-            self.set_message(f"Asked {row.run.name} to pause after its current step.")
+            if self._ask(row.run, "pause"):
+                self.set_message(f"Asked {row.run.name} to pause after its current step.")
         elif row.status.state == "paused":
-            row.run.request("resume")
-            self.set_message(f"Asked {row.run.name} to resume.")
+            if self._ask(row.run, "resume"):
+                self.set_message(f"Asked {row.run.name} to resume.")
         else:
             self.set_message(f"{row.run.name} is {row.status.state}; only a running or paused run can pause or resume.")
 
@@ -198,8 +198,17 @@ class TrainPane(Widget):
         if row.status.state not in ACTIVE_STATES:
             self.set_message(f"{row.run.name} is already {row.status.state}.")
             return
-        row.run.request("stop")
-        self.set_message(f"Asked {row.run.name} to stop; it writes a final checkpoint first.")
+        if self._ask(row.run, "stop"):
+            self.set_message(f"Asked {row.run.name} to stop; it writes a final checkpoint first.")
+
+    def _ask(self, run: RunDir, command: str) -> bool:
+        """Write a request to the run's job; False, saying why, when its directory refuses (full, read-only)."""
+        try:
+            run.request(command)
+        except RunError as error:
+            self.set_message(f"Could not ask {run.name} to {command}: {error}", error=True)
+            return False
+        return True
 
     def action_resume_checkpoint(self) -> None:
         row = self._selected_row()
@@ -278,4 +287,4 @@ class TrainPane(Widget):
 
     def stop_all(self, runs: list[RunDir]) -> None:
         for run in runs:
-            run.request("stop")
+            self._ask(run, "stop")

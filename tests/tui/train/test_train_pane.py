@@ -13,7 +13,7 @@ import time
 import pytest
 from textual.widgets import DataTable, Static
 
-from engine.training.runs import RunDir, RunStatus
+from engine.training.runs import RunDir, RunStatus, RunWriteError
 from tests.tui.conftest import SIZE, type_into, wait_until
 from tui.app import RnnTuiApp
 from tui.quit import QuitScreen
@@ -216,6 +216,24 @@ async def test_the_log_tail_shows_the_newest_lines_on_screen(tmp_path, size):
         lines = drawn()
         assert len(lines) >= (4 if size[1] == 24 else 10)
         assert all(line.startswith("step ") for line in lines)
+
+
+async def test_a_request_the_run_directory_refuses_is_one_message(tmp_path, monkeypatch):
+    """A full disk or a read-only run directory made `s` and `p` a traceback; now the pane says why."""
+    run = make_run(tmp_path, "20261128-165000-charlm-hhhh", pid=os.getpid())
+
+    def refuse(self, command):
+        raise RunWriteError(f"Could not write control.json in {self.path} (No space left on device); free some space.")
+
+    monkeypatch.setattr(RunDir, "request", refuse)
+    app = RnnTuiApp(runs_root=tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("f3")
+        await wait_until(pilot, lambda: train_pane(app).selected == run)
+        for key, verb in (("s", "stop"), ("p", "pause")):
+            await pilot.press(key)
+            message = text_of(app, "#train-message")
+            assert f"Could not ask {run.name} to {verb}" in message and "No space left" in message
 
 
 async def test_quit_with_active_jobs_asks_and_can_stop_them(tmp_path):
