@@ -463,14 +463,15 @@ class RunDir:
 
         The job holds an exclusive lock on `.lock` for its whole life, and the OS drops it when the
         process ends, however it ends; so the lock is asked first. Only where it cannot be tried (no
-        lock file, no permission, a filesystem without locks) does status.json's pid decide, together
-        with the start time of that process, so that a zombie or a reused pid does not count.
+        lock file, no permission, a filesystem without locks) does status.json's pid decide, for a
+        status that says the job is active, together with the start time of that process, so that a
+        zombie or a reused pid does not count.
         """
         held = self._lock_held()
         if held is not None:
             return held
         status = status or self._recorded_status()
-        return pid_alive(status.pid, status.pid_start)
+        return status.state in ACTIVE_STATES and pid_alive(status.pid, status.pid_start)
 
     def _recorded_status(self) -> RunStatus:
         try:
