@@ -96,6 +96,9 @@ class StepperPane(InspectHost, can_focus=True):
     ) -> None:
         super().__init__(**kwargs)
         self.config = config or StepperConfig()
+        # What the newest requested computation will show: keys change this at once, so fast repeats
+        # (x x x) each move one rung from the one before, though `config` changes only when a worker ends.
+        self.pending = self.config
         self.runs_root = runs_root
         self.initial_run = run  # a run to inspect once the first frame is up (rnn-tui --run)
         self.result: StepperResult | None = None
@@ -123,7 +126,7 @@ class StepperPane(InspectHost, can_focus=True):
         self._render_views_bar()
         # Start importing torch only once the first frame is on screen: the import holds the
         # GIL for over a second and would otherwise delay that frame.
-        self.call_after_refresh(self.compute, self.config)
+        self.call_after_refresh(self.compute, self.pending)
         if self.initial_run:
             self.call_after_refresh(self.inspect, self.initial_run)
 
@@ -150,16 +153,29 @@ class StepperPane(InspectHost, can_focus=True):
         return run_stepper(config)  # engine.stepper.trace.native_kernels lets one trace at a time run
 
     @work(thread=True, exclusive=True, group="stepper", exit_on_error=False)
-    def recompute_gradients(self, truncation: int | None, clip: float | None) -> StepperResult:
-        assert self.result is not None
-        return self.result.with_gradient_settings(truncation, clip)
+    def recompute_gradients(self, result: StepperResult, truncation: int | None, clip: float | None) -> StepperResult:
+        return result.with_gradient_settings(truncation, clip)
+
+    def request(self, config: StepperConfig) -> None:
+        """Make `config` the pending scenario and compute it; a newer request cancels an older one.
+
+        Only the gradient settings changed: the layer and its trace are reused, else it is rebuilt.
+        """
+        self.pending = config
+        shown = self.result
+        if shown is not None and config == replace(shown.config, truncation=config.truncation, clip=config.clip):
+            self.recompute_gradients(shown, config.truncation, config.clip)
+        else:
+            self.compute(config)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.worker.group != "stepper":
             return
         if event.state == WorkerState.SUCCESS and event.worker.result is not None:
-            self._show_result(event.worker.result)
+            if event.worker.result.config == self.pending:  # an older request's result is already out of date
+                self._show_result(event.worker.result)
         elif event.state == WorkerState.ERROR:
+            self.pending = self.config  # the next key starts again from what is on screen
             # The previous scenario stays on screen; say what went wrong in one line.
             self.set_message(f"Could not compute that scenario: {event.worker.error}", error=True)
             if self.result is None:
@@ -318,29 +334,29 @@ class StepperPane(InspectHost, can_focus=True):
 
     def action_truncate(self, direction: int) -> None:
         if self.result is not None:
-            window, message = truncation_after(self.config, direction)
+            window, message = truncation_after(self.pending, direction)
             self.set_message(message)
-            self.recompute_gradients(window, self.config.clip)
+            self.request(replace(self.pending, truncation=window))
 
     def action_clip(self, direction: int) -> None:
         if self.result is not None:
-            clip, message = clip_after(self.config, direction)
+            clip, message = clip_after(self.pending, direction)
             self.set_message(message)
-            self.recompute_gradients(self.config.truncation, clip)
+            self.request(replace(self.pending, clip=clip))
 
     def action_configure(self) -> None:
         self.playing = False
-        self.app.push_screen(StepperForm(self.config), self._apply_form)
+        self.app.push_screen(StepperForm(self.pending), self._apply_form)
 
     def _apply_form(self, config: StepperConfig | None) -> None:
-        if config is not None and config != self.config:
+        if config is not None and config != self.pending:
             self.set_message("")
             self.load(config)
 
     def load(self, config: StepperConfig) -> None:
         """Show a new scenario (the current one stays until it is computed)."""
         self.playing = False
-        self.compute(config)
+        self.request(config)
 
     def inspect(self, spec: RunDir | str) -> None:
         self.playing = False
