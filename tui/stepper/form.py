@@ -5,10 +5,10 @@ from __future__ import annotations
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Grid, Horizontal, Vertical
-from textual.widgets import Button, Checkbox, Input, Label, Select, Static
+from textual.widgets import Button, Input, Label, Select, Static
 
 from engine.stepper.scenario import CHAPTER_SEQUENCE, StepperConfig, StepperInputError, config_from_strings
-from tui.forms import FormScreen
+from tui.forms import FormScreen, Toggle
 
 
 def sequence_text(sequence: tuple[tuple[float, ...], ...]) -> str:
@@ -44,7 +44,7 @@ class StepperForm(FormScreen[StepperConfig]):
                     compact=True,
                     id="cell",
                 )
-                yield Label("Nonlinearity (RNN)")
+                yield Label("Nonlinearity", id="nonlinearity-label")
                 yield Select(
                     [("tanh", "tanh"), ("relu", "relu")],
                     value=c.nonlinearity,
@@ -59,7 +59,7 @@ class StepperForm(FormScreen[StepperConfig]):
                 yield Label("Layers")
                 yield Input(str(c.num_layers), compact=True, id="num_layers")
                 yield Label("Direction")
-                yield Checkbox("bidirectional", c.bidirectional, compact=True, id="bidirectional")
+                yield Toggle("bidirectional", c.bidirectional, compact=True, id="bidirectional")
                 yield Label("Seed")
                 yield Input(str(c.seed), compact=True, id="seed")
                 yield Label("Input (t; t; …)")
@@ -80,6 +80,17 @@ class StepperForm(FormScreen[StepperConfig]):
 
     def on_mount(self) -> None:
         self.query_one("#cell", Select).focus()
+        self._show_nonlinearity()
+
+    def on_select_changed(self, event: Select.Changed) -> None:
+        if event.select.id == "cell":
+            self._show_nonlinearity()
+
+    def _show_nonlinearity(self) -> None:
+        """Only an RNN has a choice of nonlinearity: LSTM and GRU gates are fixed (σ and tanh)."""
+        is_rnn = self.query_one("#cell", Select).value == "rnn"
+        for widget_id in ("#nonlinearity-label", "#nonlinearity"):
+            self.query_one(widget_id).display = is_rnn
 
     def _value(self, widget_id: str) -> str:
         return self.query_one(f"#{widget_id}", Input).value
@@ -91,7 +102,7 @@ class StepperForm(FormScreen[StepperConfig]):
             input_size=self._value("input_size"),
             hidden_size=self._value("hidden_size"),
             num_layers=self._value("num_layers"),
-            bidirectional=self.query_one("#bidirectional", Checkbox).value,
+            bidirectional=self.query_one("#bidirectional", Toggle).value,
             seed=self._value("seed"),
             # A random length, when given, replaces the typed sequence.
             sequence=None if self._value("random_length").strip() else self._value("sequence"),

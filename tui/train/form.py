@@ -23,7 +23,7 @@ from engine.training.config import (
     parse_train_config,
     preset_names,
 )
-from tui.forms import FormScreen
+from tui.forms import FormScreen, Toggle
 
 
 def _shown(value: object) -> str:
@@ -83,7 +83,7 @@ class TrainForm(FormScreen[TrainConfig]):
         if field.kind == "choice":
             return Select([(c, c) for c in field.choices], value=value, allow_blank=False, compact=True, id=widget_id)
         if field.kind == "bool":
-            return Checkbox(field.help or "", bool(value), compact=True, id=widget_id)
+            return Toggle(field.help or "", bool(value), compact=True, id=widget_id)
         return Input(_shown(value), placeholder=field.help, compact=True, id=widget_id, tooltip=field.help or None)
 
     def on_mount(self) -> None:
