@@ -19,6 +19,27 @@ def fmt(value: float) -> str:
     return f"{value:.2e}"
 
 
+def fmt_column(values: Iterable[float]) -> list[str]:
+    """Numbers that sit together (a vector, a matrix, a table column) in one style, chosen as torch prints
+    a tensor: 4 decimals, unless they span over 3 orders of magnitude, or some are under 1e-4 or over 1e4:
+    then all in scientific notation (`7128.4277` never beside `1.02e+04`). Zero stays `0`."""
+    items = list(values)
+    finite = [abs(v) for v in items if math.isfinite(v) and v != 0.0]
+    scientific = bool(finite) and (max(finite) / min(finite) > 1e3 or max(finite) >= 1e4 or min(finite) < 1e-4)
+    style = "{:.2e}" if scientific else "{:.4f}"
+    return ["0" if v == 0.0 else style.format(v) if math.isfinite(v) else str(v) for v in items]
+
+
+def fmt_diff(value: float) -> str:
+    """A difference to torch: `0` when exact, else one significant decimal in scientific notation."""
+    return "0" if value == 0.0 else f"{value:.1e}"
+
+
+def plural(count: int, noun: str) -> str:
+    """`1 step`, `2 steps`."""
+    return f"{count:,} {noun}" + ("" if count == 1 else "s")
+
+
 def fmt_plain(value: float) -> str:
     """Up to four decimals without trailing zeros: 1, -0.7645, 2.5 (for values a user typed)."""
     text = f"{value:.4f}".rstrip("0").rstrip(".")
@@ -30,10 +51,14 @@ def fmt_short(value: float) -> str:
     return f"{value:.4g}"
 
 
-def fmt_vector(values: Iterable[float] | Sequence[float], limit: int = MAX_VECTOR_ITEMS) -> str:
-    """`[a, b, …]` in short form with at most `limit` items shown (accepts lists and 1-D tensors)."""
+def fmt_vector(values: Iterable[float] | Sequence[float], limit: int = MAX_VECTOR_ITEMS, plain: bool = False) -> str:
+    """`[a, b, …]` with at most `limit` items shown, in one style (`fmt_column`; `plain`: as typed, `fmt_plain`).
+
+    Accepts lists and 1-D tensors.
+    """
     items = values.tolist() if hasattr(values, "tolist") else list(values)
-    shown = ", ".join(fmt_short(v) for v in items[:limit])
+    texts = [fmt_plain(v) for v in items[:limit]] if plain else fmt_column(items[:limit])
+    shown = ", ".join(texts)
     more = f", … +{len(items) - limit}" if len(items) > limit else ""
     return f"[{shown}{more}]"
 

@@ -280,7 +280,8 @@ def test_text_report_shows_vanishing_gradients_compactly():
     assert all(len(line) <= 80 for line in text.splitlines())
     tiny = result.flow.norms[(0, 0)][0]
     assert f"{tiny:.2e}" in text  # scientific notation for the vanished gradient
-    assert "4.0000" in text  # ∂L/∂h_59 = ones(16)
+    # ∂L/∂h_59 = ones(16): 4, in the column's scientific style, never fixed beside scientific numbers.
+    assert "4.00e+00" in text and "4.0000" not in text
 
 
 def test_text_report_survives_overflow():

@@ -14,7 +14,7 @@ from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import DataTable, Sparkline, Static
 
-from tui.numbers import fmt
+from tui.numbers import fmt_column, plural
 
 if TYPE_CHECKING:
     from engine.stepper.bptt import GradientFlow
@@ -43,12 +43,13 @@ class GradientsView(Vertical):
         low = min((v for v in logs if v > NO_GRADIENT), default=0.0)
         high = max(logs, default=0.0)
         span = max(high - low, 1e-9)
-        for position, (norm, log) in enumerate(zip(norms, logs, strict=False)):
+        texts = fmt_column(norms)
+        for position, (norm, log, text) in enumerate(zip(norms, logs, texts, strict=False)):
             if norm == 0.0:
                 bar = Text("· cut by truncation" if flow.truncation is not None else "· no gradient", style="dim")
             else:
                 bar = Text("█" * max(1, round(1 + (BAR_CELLS - 1) * (log - low) / span)), style="magenta")
-            table.add_row(str(position), fmt(norm), bar)
+            table.add_row(str(position), text, bar)
         if t is not None:
             table.move_cursor(row=t, animate=False)
 
@@ -60,12 +61,13 @@ class GradientsView(Vertical):
 
 
 def _summary(flow: GradientFlow, norms: list[float], label: str) -> str:
-    window = "full BPTT" if flow.truncation is None else f"truncated to the last {flow.truncation} steps"
+    window = "full BPTT" if flow.truncation is None else f"truncated to the last {plural(flow.truncation, 'step')}"
+    before, after = fmt_column([flow.grad_norm, flow.clipped_norm])
     if flow.clip is None:
-        clip = f"no clipping · ‖∇θ‖ = {fmt(flow.grad_norm)}"
+        clip = f"no clipping · ‖∇θ‖ = {before}"
     else:
         verdict = "clipped" if flow.clipped else "under the threshold"
-        clip = f"clip at {flow.clip:g}: ‖∇θ‖ {fmt(flow.grad_norm)} → {fmt(flow.clipped_norm)} ({verdict})"
+        clip = f"clip at {flow.clip:g}: ‖∇θ‖ {before} → {after} ({verdict})"
     finite = [n for n in norms if n > 0 and math.isfinite(n)]
     spread = ""
     if len(finite) >= 2:

@@ -22,7 +22,7 @@ from rich.text import Text
 
 from engine.cells import GATE_NAMES, GATES
 from engine.stepper.scenario import ERRATUM_EXPLANATION
-from tui.numbers import fmt
+from tui.numbers import fmt, fmt_column
 
 if TYPE_CHECKING:
     from engine.stepper.run import StepperResult
@@ -146,8 +146,11 @@ def _matrix(title: str, values: list[list[float]], row_labels: list[str], column
     hidden_columns = len(column_labels) - len(shown)
     if hidden_columns:
         table.add_column(f"… +{hidden_columns}")
-    for label, row in list(zip(row_labels, values, strict=False))[:MAX_ROWS]:
-        table.add_row(label, *[fmt(v) for v in row[: len(shown)]], *(["…"] if hidden_columns else []))
+    shown_rows = list(zip(row_labels, values, strict=False))[:MAX_ROWS]
+    texts = fmt_column([v for _, row in shown_rows for v in row[: len(shown)]])  # one style per matrix
+    for i, (label, _) in enumerate(shown_rows):
+        cells = texts[i * len(shown) : (i + 1) * len(shown)]
+        table.add_row(label, *cells, *(["…"] if hidden_columns else []))
     hidden_rows = len(values) - MAX_ROWS
     return _with_note(table, f"… and {hidden_rows} more rows (all of them in --json)" if hidden_rows > 0 else None)
 
@@ -224,14 +227,12 @@ def _gradient_summary(result: StepperResult) -> Text:
     text = Text()
     text.append("gradients through time", style="bold")
     text.append(f" · L = Σ top-layer output at t={result.config.length - 1} = {fmt(flow.loss)} · {window}\n")
+    before, after = fmt_column([flow.grad_norm, flow.clipped_norm])
     if flow.clip is None:
-        text.append(f"no clipping · grad norm ‖∇θ‖ = {fmt(flow.grad_norm)}")
+        text.append(f"no clipping · grad norm ‖∇θ‖ = {before}")
     else:
         verdict = "clipped" if flow.clipped else "under the threshold, unchanged"
-        text.append(
-            f"clip_grad_norm_ at {flow.clip:g} · grad norm before clipping {fmt(flow.grad_norm)}, "
-            f"after {fmt(flow.clipped_norm)} ({verdict})"
-        )
+        text.append(f"clip_grad_norm_ at {flow.clip:g} · grad norm before clipping {before}, after {after} ({verdict})")
     return text
 
 
@@ -246,8 +247,9 @@ def _gradient_table(result: StepperResult) -> RenderableType:
         table.add_column(f"layer {layer} {'rev' if direction else 'fwd'}", justify="right")
     table.add_column("log scale", no_wrap=True, overflow="crop")
     bars = _log_bars(flow.norms[bar_key])
+    columns = [fmt_column(flow.norms[key]) for key in keys]  # one style per column
     for t in range(result.config.length):
-        table.add_row(str(t), *[fmt(flow.norms[key][t]) for key in keys], bars[t])
+        table.add_row(str(t), *[column[t] for column in columns], bars[t])
     return _with_note(table, f"bars: layer {layers - 1} forward on a log₁₀ scale; · = no gradient reaches h_t")
 
 
@@ -269,7 +271,7 @@ def _log_bars(norms: Sequence[float]) -> list[str]:
 
 
 def _vector(values: Sequence[float]) -> str:
-    shown = ", ".join(fmt(v) for v in values[:MAX_COLUMNS])
+    shown = ", ".join(fmt_column(values[:MAX_COLUMNS]))
     more = f", … +{len(values) - MAX_COLUMNS}" if len(values) > MAX_COLUMNS else ""
     return f"[{shown}{more}]"
 

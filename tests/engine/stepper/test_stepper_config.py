@@ -134,6 +134,19 @@ def test_defaults_are_the_chapter():
     assert config.shows_erratum
 
 
+def test_the_erratum_is_shown_for_the_scenario_the_book_printed_only():
+    from dataclasses import replace
+
+    from engine.stepper.scenario import PRESETS
+
+    chapter = StepperConfig()
+    assert replace(chapter, truncation=2, clip=1.0).shows_erratum  # gradient settings change no output
+    assert not PRESETS["vanishing"][1].shows_erratum  # a tanh RNN, but 60 random steps the book never printed
+    for other in (replace(chapter, seed=2), replace(chapter, hidden_size=3), replace(chapter, num_layers=2)):
+        assert not other.shows_erratum
+    assert not config_from_strings(sequence="1,1,1,1,1; 2,2,2,2,2").shows_erratum
+
+
 def test_typed_values_are_converted_and_normalised():
     config = config_from_strings(
         cell=" LSTM ",
