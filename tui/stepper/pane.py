@@ -26,11 +26,13 @@ from textual.worker import Worker, WorkerState
 
 from engine.stepper.scenario import PRESETS, StepperConfig
 from engine.training.runs import RunDir
+from tui.numbers import plural
 from tui.stepper.form import StepperForm
 from tui.stepper.gradients_view import GradientsView
 from tui.stepper.inspect_host import InspectHost
 from tui.stepper.inspector import Inspector
 from tui.stepper.step_view import StepView
+from tui.stepper.unit_table import UnitTable
 from tui.stepper.weights_view import WeightsView
 
 if TYPE_CHECKING:
@@ -48,6 +50,7 @@ _STEP = Binding.Group("step")
 _VIEW = Binding.Group("view", compact=True)
 _TRUNC = Binding.Group("BPTT", compact=True)
 _CLIP = Binding.Group("clip", compact=True)
+_UNITS = Binding.Group("units", compact=True)
 
 #: The pane's keys (the help screen lists them under these ids; a keymap may remap them).
 KEYS: list[BindingType] = [
@@ -75,10 +78,26 @@ KEYS: list[BindingType] = [
     Binding("K", "truncate(1)", "longer", id="stepper.truncate_more", group=_TRUNC, tooltip="Truncate BPTT later"),
     Binding("x", "clip(1)", "tighter", id="stepper.clip_tighter", group=_CLIP, tooltip="Lower the clipping threshold"),
     Binding("X", "clip(-1)", "looser", id="stepper.clip_looser", group=_CLIP, tooltip="Raise the clipping threshold"),
-    Binding("down", "scroll_view(1)", show=False, id="stepper.scroll_down"),
-    Binding("up", "scroll_view(-1)", show=False, id="stepper.scroll_up"),
-    Binding("pagedown", "scroll_view(10)", show=False, id="stepper.page_down"),
-    Binding("pageup", "scroll_view(-10)", show=False, id="stepper.page_up"),
+    Binding(
+        "left_square_bracket",
+        "page_units(-1)",
+        "units",
+        id="stepper.units_prev",
+        group=_UNITS,
+        tooltip="Previous page of units (columns) in a wide table",
+    ),
+    Binding(
+        "right_square_bracket",
+        "page_units(1)",
+        "units",
+        id="stepper.units_next",
+        group=_UNITS,
+        tooltip="Next page of units (columns) in a wide table",
+    ),
+    Binding("down", "scroll_view(1)", show=False, id="stepper.scroll_down", tooltip="Scroll the view down a line"),
+    Binding("up", "scroll_view(-1)", show=False, id="stepper.scroll_up", tooltip="Scroll the view up a line"),
+    Binding("pagedown", "scroll_view(10)", show=False, id="stepper.page_down", tooltip="Scroll the view down a page"),
+    Binding("pageup", "scroll_view(-10)", show=False, id="stepper.page_up", tooltip="Scroll the view up a page"),
 ]
 
 
@@ -269,7 +288,13 @@ class StepperPane(InspectHost, can_focus=True):
             return self.view == "gradients"
         if action == "next_layer":
             return len(self.layer_keys) > 1
+        if action == "page_units":
+            return any(table.pages for table in self._paged_tables())
         return True
+
+    def _paged_tables(self) -> list[UnitTable]:
+        """The tables of the view in front whose columns `[` `]` page."""
+        return [table for table in self.query_one(f"#{self.view}").query(UnitTable) if table.display]
 
     # ------------------------------------------------------------- reactions
 
@@ -283,6 +308,8 @@ class StepperPane(InspectHost, can_focus=True):
 
     def watch_playing(self, playing: bool) -> None:
         if self._timer is not None:
+            if playing:
+                self._timer.reset()  # the first step comes a whole interval after the key, not a leftover one
             (self._timer.resume if playing else self._timer.pause)()
         self._render_status()
 
@@ -329,6 +356,13 @@ class StepperPane(InspectHost, can_focus=True):
     def action_view(self, view: str) -> None:
         self.view = view
 
+    def on_unit_table_fitted(self) -> None:
+        self.refresh_bindings()
+
+    def action_page_units(self, direction: int) -> None:
+        for table in self._paged_tables():
+            table.page(direction)
+
     def action_scroll_view(self, lines: int) -> None:
         self.query_one(SCROLLED[self.view]).scroll_relative(y=lines, animate=False)
 
@@ -373,7 +407,7 @@ def truncation_after(config: StepperConfig, direction: int) -> tuple[int | None,
     window = min(max((config.truncation or length) + direction, 1), length)
     if window >= length:
         return None, "Full backpropagation through time."
-    return window, f"Gradients stop {window} steps back from the loss."
+    return window, f"Gradients stop {plural(window, 'step')} back from the loss."
 
 
 def clip_after(config: StepperConfig, direction: int) -> tuple[float | None, str]:

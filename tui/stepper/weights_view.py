@@ -14,7 +14,8 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import DataTable, Static
 
 from engine.cells import GATE_NAMES, GATES
-from tui.numbers import fmt, fmt_plain
+from tui.numbers import fmt_column, fmt_plain
+from tui.stepper.unit_table import UnitTable
 
 if TYPE_CHECKING:
     from torch import Tensor
@@ -23,18 +24,38 @@ if TYPE_CHECKING:
 
 
 class WeightsView(VerticalScroll):
-    """W_xh, b_xh, W_hh, b_hh (and an LSTM's W_hr projection) with gate-labelled rows, and the input sequence."""
+    """W_xh, b_xh, W_hh, b_hh (and an LSTM's W_hr projection) with gate-labelled rows, and the input sequence.
+
+    The matrices show as many columns as fit beside their bias (`[` `]` page through the rest) and
+    all their rows: the view scrolls.
+    """
 
     def compose(self) -> ComposeResult:
         yield Static(id="gate-legend")
+        self._bias_widths = {"b_xh": 0, "b_hh": 0}  # the columns each bias table takes, margin included
         with Horizontal(classes="param-row"):
-            yield DataTable(id="W_xh", cursor_type="none", classes="param")
+            yield UnitTable(budget=lambda table: self._beside("b_xh"), id="W_xh", classes="param")
             yield DataTable(id="b_xh", cursor_type="none", classes="param")
         with Horizontal(classes="param-row"):
-            yield DataTable(id="W_hh", cursor_type="none", classes="param")
+            yield UnitTable(budget=lambda table: self._beside("b_hh"), id="W_hh", classes="param")
             yield DataTable(id="b_hh", cursor_type="none", classes="param")
-        yield DataTable(id="W_hr", cursor_type="none", classes="param")
-        yield DataTable(id="inputs", cursor_type="row", classes="param")
+        yield UnitTable(budget=lambda table: self._beside(None), id="W_hr", classes="param")
+        yield UnitTable(budget=lambda table: self._beside(None), id="inputs", cursor_type="row", classes="param")
+
+    def _beside(self, bias: str | None) -> int:
+        """The columns a matrix may take: the view inside its scrollbar, less its margin and the bias beside it."""
+        width = self.scrollable_content_region.width
+        return 0 if width <= 0 else width - 1 - (self._bias_widths[bias] if bias else 0)
+
+    def on_resize(self) -> None:
+        self._refit()
+
+    def on_show(self) -> None:
+        self._refit()  # filled while hidden (no width then): fit now that there is room
+
+    def _refit(self) -> None:
+        for table in self.query(UnitTable):
+            self.call_after_refresh(table.fit)
 
     def show_layer(self, cell: str, lt: LayerTrace) -> None:
         """Fill every table from the layer's parameters and the steps' inputs."""
@@ -45,11 +66,12 @@ class WeightsView(VerticalScroll):
         legend = " · ".join(f"[b]{g}[/] {GATE_NAMES[g]}" for g in gates)
         self.query_one("#gate-legend", Static).update(f"{lt.label} · rows in gate blocks: {legend}")
         hidden = params.W_hh.shape[1]
-        self._fill_matrix("W_xh", params.W_xh, row_labels, [f"x{j}" for j in range(params.W_xh.shape[1])], "W_xh")
+        below = "x" if lt.layer == 0 else "in"
+        self._fill_bias("b_xh", params.b_xh.tolist(), row_labels)
+        self._fill_bias("b_hh", params.b_hh.tolist(), row_labels)
+        self._fill_matrix("W_xh", params.W_xh, row_labels, [f"{below}{j}" for j in range(params.W_xh.shape[1])], "W_xh")
         self._fill_matrix("W_hh", params.W_hh, row_labels, [f"h{j}" for j in range(hidden)], "W_hh")
-        self._fill_matrix("b_xh", params.b_xh.unsqueeze(1), row_labels, ["b_xh"], "b_xh")
-        self._fill_matrix("b_hh", params.b_hh.unsqueeze(1), row_labels, ["b_hh"], "b_hh")
-        W_hr = self.query_one("#W_hr", DataTable)
+        W_hr = self.query_one("#W_hr", UnitTable)
         W_hr.display = params.W_hr is not None
         if params.W_hr is not None:
             labels = [f"h{j}" for j in range(params.W_hr.shape[0])]
@@ -64,23 +86,41 @@ class WeightsView(VerticalScroll):
             inputs.move_cursor(row=t, animate=False)
 
     def _fill_inputs(self, lt: LayerTrace) -> None:
-        inputs = self.query_one("#inputs", DataTable)
-        inputs.clear(columns=True)
+        inputs = self.query_one("#inputs", UnitTable)
         width = lt.steps[0].x.shape[-1]
-        inputs.add_columns("t", *[("x" if lt.layer == 0 else "in") + str(j) for j in range(width)])
-        for step in sorted(lt.steps, key=lambda s: s.t):
-            inputs.add_row(str(step.t), *[fmt_plain(v) for v in step.x[0].tolist()], key=str(step.t))
-        inputs.border_title = (
-            "input sequence x" if lt.layer == 0 else f"input to layer {lt.layer} (layer {lt.layer - 1} outputs)"
-        )
+        steps = sorted(lt.steps, key=lambda s: s.t)
+        if lt.layer == 0:  # what the user typed, as typed
+            rows = [(str(step.t), [fmt_plain(v) for v in step.x[0].tolist()]) for step in steps]
+            title = "input sequence x"
+        else:
+            texts = fmt_column([v for step in steps for v in step.x[0].tolist()])
+            rows = [(str(step.t), texts[i * width : (i + 1) * width]) for i, step in enumerate(steps)]
+            title = f"input to layer {lt.layer} (layer {lt.layer - 1} outputs)"
+        inputs.set_rows(title, "t", [("x" if lt.layer == 0 else "in") + str(j) for j in range(width)], rows)
 
     def _fill_matrix(
         self, table_id: str, matrix: Tensor, row_labels: list[str], column_labels: list[str], title: str
     ) -> None:
+        """One matrix in one number style (`fmt_column` over all of it)."""
+        values = matrix.tolist()
+        columns = len(column_labels)
+        texts = fmt_column([v for row in values for v in row])
+        rows = [
+            (Text(label, style="bold"), texts[i * columns : (i + 1) * columns])
+            for i, label in enumerate(row_labels[: len(values)])
+        ]
+        self.query_one(f"#{table_id}", UnitTable).set_rows(title, "", column_labels, rows)
+
+    def _fill_bias(self, table_id: str, values: list[float], row_labels: list[str]) -> None:
         table = self.query_one(f"#{table_id}", DataTable)
         table.clear(columns=True)
         table.add_column("")
-        table.add_columns(*column_labels)
-        for label, row in zip(row_labels, matrix.tolist(), strict=False):
-            table.add_row(Text(label, style="bold"), *[fmt(v) for v in row])
-        table.border_title = title
+        table.add_column(table_id)
+        texts = fmt_column(values)
+        for label, text in zip(row_labels, texts, strict=False):
+            table.add_row(Text(label, style="bold"), text)
+        table.border_title = table_id
+        padding = 2 * table.cell_padding
+        label_width = max(len(label) for label in row_labels) + padding
+        value_width = max([len(table_id)] + [len(text) for text in texts]) + padding
+        self._bias_widths[table_id] = 2 + label_width + value_width + 1  # borders, columns, margin

@@ -29,7 +29,7 @@ async def test_chapter_scenario_on_first_screen():
         assert "max |Δ| vs torch 0.0e+00" in status_text(app)
         timeline = app.query_one("#timeline", DataTable)
         assert timeline.row_count == 3
-        assert cell_text(timeline, 0, 2) == "[-0.352, 0.5253]"
+        assert cell_text(timeline, 0, 2) == "[-0.3520, 0.5253]"  # 4 decimals, as in the detail table
         assert cell_text(timeline, 2, 3) == "[-0.8649, 0.9047]"
         detail = app.query_one("#detail", DataTable)
         labels = [cell_text(detail, row, 0) for row in range(detail.row_count)]
