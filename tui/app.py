@@ -15,7 +15,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header, TabbedContent, TabPane
 
 from engine.training.runs import default_runs_root
-from tui.bindings import binding_ids, owned_bindings
+from tui.bindings import binding_ids, owned_sections
 from tui.generate.pane import GeneratePane
 from tui.help import HelpScreen
 from tui.quit import QuitScreen
@@ -113,7 +113,7 @@ class RnnTuiApp(App[None]):
 
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):
-            self.push_screen(HelpScreen(owned_bindings(type(self))))
+            self.push_screen(HelpScreen(owned_sections(type(self))))
 
     async def action_quit(self) -> None:
         """Quit, asking first whether to stop the jobs that are still training."""

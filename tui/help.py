@@ -18,8 +18,9 @@ output; **max |Δ|** is the largest difference anywhere (float32).
 
 - **1 Step**: the timeline of h_t against torch's, and for the current step every term of
   the cell (for an RNN: x_t·W_xhᵀ + b_xh, h_{t-1}·W_hhᵀ + b_hh, the pre-activation, h_t).
-  For a tanh RNN, the printed book's erratum sits underneath: its loop adds b_hh where
-  b_xh belongs.
+  For the chapter's own scenario, the printed book's erratum sits underneath: its loop adds
+  b_hh where b_xh belongs. **[ ]** page through the units when a hidden size is too wide for
+  the screen (the table's title says which are shown); **↑ ↓** scroll its rows.
 - **2 Weights**: W_xh, W_hh, b_xh, b_hh of the layer shown, stacked in gate blocks for
   LSTM (i, f, g, o) and GRU (r, z, n), and the input sequence with the current step highlighted.
 - **3 Gradients**: ‖∂L/∂h_t‖ for L = the sum of the top layer's output at the last step, on
@@ -59,25 +60,37 @@ binding ids to keys; the ids are listed below).
 
 
 class HelpScreen(ModalScreen[None]):
-    """Keys and views, generated from the bindings actually in force."""
+    """Keys and views, generated from the bindings actually in force, in one section per pane and form."""
 
-    BINDINGS = [Binding("escape,question_mark,f1,q", "dismiss", "Close", id="help.close")]
+    BINDINGS = [Binding("escape,question_mark,f1,q", "dismiss", "Close", id="help.close", tooltip="Close the help")]
 
-    def __init__(self, bindings: list[Binding]) -> None:
+    def __init__(self, sections: list[tuple[str, list[Binding]]]) -> None:
         super().__init__()
-        self.bindings = bindings  # tui.bindings.owned_bindings: every remappable binding, in order
+        self.sections = sections  # tui.bindings.owned_sections: every remappable binding, by where it applies
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="help"):
             yield Markdown(self.keys_markdown() + "\n" + ABOUT)
 
     def keys_markdown(self) -> str:
-        lines = ["## Keys", "", "| key | action | binding id |", "| --- | --- | --- |"]
+        lines = [
+            "## Keys",
+            "",
+            "A key can mean different things in different panes: each table lists one pane or form.",
+        ]
         keymap = getattr(self.app, "user_keymap", {})
-        for binding in self.bindings:
-            key = keymap.get(binding.id or "", binding.key)
-            label = binding.tooltip or binding.description or binding.action
-            shown = ", ".join(self.app.get_key_display(Binding(k.strip(), "")) for k in key.split(","))
-            lines.append(f"| `{shown}` | {label} | `{binding.id}` |")
-        lines.append("| `ctrl+p` | command palette | |")
+        for index, (title, bindings) in enumerate(self.sections):
+            lines += ["", f"### {title}", "", "| key | action | binding id |", "| --- | --- | --- |"]
+            for binding in bindings:
+                key = keymap.get(binding.id or "", binding.key)
+                shown = ", ".join(self.app.get_key_display(Binding(k.strip(), "")) for k in key.split(","))
+                lines.append(f"| `{shown}` | {describe(binding)} | `{binding.id}` |")
+            if index == 0:
+                lines.append("| `ctrl+p` | Command palette: actions and scenarios | |")
         return "\n".join(lines) + "\n"
+
+
+def describe(binding: Binding) -> str:
+    """What a key does, in words: its tooltip, else its footer label as a sentence, never an action's name."""
+    text = binding.tooltip or binding.description or (binding.id or "?").rpartition(".")[2].replace("_", " ")
+    return (text[0].upper() + text[1:]).replace("|", "\\|")

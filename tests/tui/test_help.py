@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import inspect
 import pkgutil
+import re
 
 from textual.binding import Binding
 from textual.dom import DOMNode
@@ -81,3 +82,47 @@ async def test_an_unknown_id_in_the_keymap_is_named_in_a_notice():
         await pilot.pause(0.2)
         toasts = [str(toast.render()) for toast in app.screen.query("Toast")]
         assert any("unknown binding ids: stepper.nxet" in text for text in toasts), toasts
+
+
+def help_sections(markdown: str) -> dict[str, list[str]]:
+    """Heading -> the table rows under it."""
+    sections: dict[str, list[str]] = {}
+    current = None
+    for line in markdown.splitlines():
+        if line.startswith("### "):
+            current = sections.setdefault(line[4:], [])
+        elif current is not None and line.startswith("| `"):
+            current.append(line)
+    return sections
+
+
+async def test_help_has_one_table_per_pane_and_form():
+    app = RnnTuiApp()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("f1")
+        sections = help_sections(app.screen.keys_markdown())
+        assert list(sections)[:2] == ["Everywhere", "Stepper (F2)"]
+        assert {"Train (F3)", "Generate (F4)"} <= set(sections)
+        # The same key with two meanings sits in two sections, each under its own pane.
+        assert any("`stepper.truncate_less`" in row and row.startswith("| `k` |") for row in sections["Stepper (F2)"])
+        assert any("`gen.top_k_down`" in row and row.startswith("| `k` |") for row in sections["Generate (F4)"])
+        assert any("`train.plot`" in row for row in sections["Train (F3)"])
+        assert any("`app.quit`" in row for row in sections["Everywhere"])
+        # Every id once, in one section.
+        ids = [row.rsplit("`", 2)[-2] for rows in sections.values() for row in rows if row.endswith("` |")]
+        assert len(ids) == len(set(ids)) == len(binding_ids(RnnTuiApp))
+
+
+def test_every_row_says_what_the_key_does_in_words():
+    from tui.bindings import owned_sections
+    from tui.help import describe
+
+    actions = {binding.action for binding in owned_bindings(RnnTuiApp)}
+    for _, bindings in owned_sections(RnnTuiApp):
+        for binding in bindings:
+            assert binding.tooltip or binding.description, binding.id
+            text = describe(binding)
+            assert text not in actions and not re.fullmatch(r"[a-z_]+(\(.*\))?", text), (binding.id, text)
+            assert text[0].isupper(), (binding.id, text)
+            assert "|" not in text.replace("\\|", ""), text  # a bare | would split the table's row

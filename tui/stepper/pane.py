@@ -84,7 +84,7 @@ KEYS: list[BindingType] = [
         "units",
         id="stepper.units_prev",
         group=_UNITS,
-        tooltip="Previous page of units (columns) in a wide table",
+        tooltip="Previous page of units (columns)",
     ),
     Binding(
         "right_square_bracket",
@@ -92,7 +92,7 @@ KEYS: list[BindingType] = [
         "units",
         id="stepper.units_next",
         group=_UNITS,
-        tooltip="Next page of units (columns) in a wide table",
+        tooltip="Next page of units (columns)",
     ),
     Binding("down", "scroll_view(1)", show=False, id="stepper.scroll_down", tooltip="Scroll the view down a line"),
     Binding("up", "scroll_view(-1)", show=False, id="stepper.scroll_up", tooltip="Scroll the view up a line"),
