@@ -33,6 +33,18 @@ def test_lstm_wide_160x45(snap_compare):
     assert snap_compare(RnnTuiApp(), terminal_size=(160, 45), run_before=_loaded(config, ("right",)))
 
 
+def test_wide_layer_1_step_and_weights_160x48(snap_compare):
+    """Hidden 16 on layer 1: torch h_t and |Δ| stay on screen, units page, W_hh stays inside."""
+    config = config_from_strings(hidden_size=16, num_layers=2)
+    keys = ("l", "right", "right_square_bracket", "2")
+    assert snap_compare(RnnTuiApp(), terminal_size=(160, 48), run_before=_loaded(config, keys))
+
+
+def test_wide_lstm_layer_1_80x24(snap_compare):
+    config = config_from_strings(cell="lstm", hidden_size=16, num_layers=2)
+    assert snap_compare(RnnTuiApp(), terminal_size=(80, 24), run_before=_loaded(config, ("l", "down")))
+
+
 def test_train_pane_80x24(snap_compare, tmp_path):
     from tests.tui.train.test_train_pane import make_run
 

@@ -77,12 +77,15 @@ class StepView(Vertical):
             )
             for step in lt.steps
         ]
-        x_header = "x_t" if lt.layer == 0 else f"x_t = layer {lt.layer - 1} h_t"
+        x_header = "x_t"  # for layer ≥ 1 the layer below's h_t: the Weights view's input table says so
         x_count, h_count = _fitting_counts(rows, x_header, width or 80)
+        shown = [(t, _vector(x, x_count), _vector(h, h_count), _vector(th, h_count), d) for t, x, h, th, d in rows]
+        headers = ("t", x_header, "h_t", "torch h_t", "|Δ|")
         timeline.clear(columns=True)
-        timeline.add_columns("t", x_header, "h_t", "torch h_t", "|Δ|")
-        for t, x, h, torch_h, diff in rows:
-            timeline.add_row(t, _vector(x, x_count), _vector(h, h_count), _vector(torch_h, h_count), diff)
+        for column, header in enumerate(headers):  # widths given: never a frame with cut vectors
+            timeline.add_column(header, width=max([len(header)] + [len(row[column]) for row in shown]))
+        for row in shown:
+            timeline.add_row(*row)
         if timeline.row_count:
             timeline.move_cursor(row=min(cursor, timeline.row_count - 1), animate=False)
 

@@ -93,9 +93,11 @@ class UnitTable(DataTable):
         last = self.first + self.shown
         scroll_y, cursor = self.scroll_y, self.cursor_row
         self.clear(columns=True)
-        self.add_column(self.corner, key="label")
-        for name in self.unit_names[self.first : last]:
-            self.add_column(name)
+        # Widths given, not measured later on idle: a frame drawn before that would cut numbers.
+        self.add_column(self.corner, key="label", width=self._label_width())
+        for j, name in enumerate(self.unit_names[self.first : last], start=self.first):
+            widest = max([_width(name)] + [_width(cells[j]) for _, cells in self.rows_data if j < len(cells)])
+            self.add_column(name, width=widest)
         for label, cells in self.rows_data:
             shown = cells[self.first : last]
             self.add_row(label, *shown, *[""] * (self.shown - len(shown)))
@@ -108,7 +110,7 @@ class UnitTable(DataTable):
     def _count_that_fits(self, width: int) -> int:
         padding = 2 * self.cell_padding
         chrome = self.styles.gutter.width + 2  # borders and padding, and room for a vertical scrollbar
-        label = max([_width(self.corner)] + [_width(label) for label, _ in self.rows_data]) + padding
+        label = self._label_width() + padding
         column = (
             max(
                 [_width(name) for name in self.unit_names]
@@ -118,6 +120,9 @@ class UnitTable(DataTable):
             + padding
         )
         return max(1, (width - chrome - label) // column)
+
+    def _label_width(self) -> int:
+        return max([_width(self.corner)] + [_width(label) for label, _ in self.rows_data])
 
     def update_title(self) -> None:
         """The title, then which units and rows are on screen and the keys for the rest."""

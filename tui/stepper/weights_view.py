@@ -113,14 +113,14 @@ class WeightsView(VerticalScroll):
 
     def _fill_bias(self, table_id: str, values: list[float], row_labels: list[str]) -> None:
         table = self.query_one(f"#{table_id}", DataTable)
-        table.clear(columns=True)
-        table.add_column("")
-        table.add_column(table_id)
         texts = fmt_column(values)
+        label_width = max(len(label) for label in row_labels)
+        value_width = max([len(table_id)] + [len(text) for text in texts])
+        table.clear(columns=True)
+        table.add_column("", width=label_width)  # widths given: never a frame with cut numbers
+        table.add_column(table_id, width=value_width)
         for label, text in zip(row_labels, texts, strict=False):
             table.add_row(Text(label, style="bold"), text)
         table.border_title = table_id
         padding = 2 * table.cell_padding
-        label_width = max(len(label) for label in row_labels) + padding
-        value_width = max([len(table_id)] + [len(text) for text in texts]) + padding
-        self._bias_widths[table_id] = 2 + label_width + value_width + 1  # borders, columns, margin
+        self._bias_widths[table_id] = 2 + label_width + value_width + 2 * padding + 1  # borders, columns, margin
