@@ -30,6 +30,14 @@ def fmt_column(values: Iterable[float]) -> list[str]:
     return ["0" if v == 0.0 else style.format(v) if math.isfinite(v) else str(v) for v in items]
 
 
+def fmt_typed(values: Iterable[float]) -> list[str]:
+    """Input a user typed: whole numbers as typed (`1, 2, 3`), else in one style (`fmt_column`)."""
+    items = list(values)
+    if all(math.isfinite(v) and float(v).is_integer() for v in items):
+        return [fmt_plain(v) for v in items]
+    return fmt_column(items)
+
+
 def fmt_diff(value: float) -> str:
     """A difference to torch: `0` when exact, else one significant decimal in scientific notation."""
     return "0" if value == 0.0 else f"{value:.1e}"

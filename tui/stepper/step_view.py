@@ -15,7 +15,7 @@ from textual.containers import Vertical
 from textual.widgets import DataTable, Static
 
 from engine.stepper.scenario import ERRATUM_EXPLANATION
-from tui.numbers import fmt_column, fmt_diff, fmt_plain, fmt_vector
+from tui.numbers import fmt_column, fmt_diff, fmt_typed, fmt_vector
 from tui.stepper.unit_table import UnitTable
 
 if TYPE_CHECKING:
@@ -66,11 +66,11 @@ class StepView(Vertical):
         self._timeline_width = width = self.size.width
         timeline = self.query_one("#timeline", DataTable)
         cursor = timeline.cursor_row
-        plain = lt.layer == 0  # layer 0 reads what the user typed: shown as typed
+        typed = lt.layer == 0  # layer 0 reads what the user typed
         rows = [
             (
                 str(step.t),
-                _items(step.x[0].tolist(), plain),
+                _items(step.x[0].tolist(), typed),
                 _items(step.h[0].tolist(), False),
                 _items(step.torch_h[0].tolist(), False),
                 fmt_diff(step.diff),
@@ -129,10 +129,10 @@ class StepView(Vertical):
             )
 
 
-def _items(values: list[float], plain: bool) -> Items:
+def _items(values: list[float], typed: bool) -> Items:
     """The first items of a vector as text, in one style, and how many items it has."""
     head = values[:MAX_TIMELINE_ITEMS]
-    return ([fmt_plain(v) for v in head] if plain else fmt_column(head)), len(values)
+    return (fmt_typed(head) if typed else fmt_column(head)), len(values)
 
 
 def _vector(items: Items, count: int) -> str:

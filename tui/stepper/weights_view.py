@@ -14,7 +14,7 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import DataTable, Static
 
 from engine.cells import GATE_NAMES, GATES
-from tui.numbers import fmt_column, fmt_plain
+from tui.numbers import fmt_column, fmt_typed
 from tui.stepper.unit_table import UnitTable
 
 if TYPE_CHECKING:
@@ -89,13 +89,10 @@ class WeightsView(VerticalScroll):
         inputs = self.query_one("#inputs", UnitTable)
         width = lt.steps[0].x.shape[-1]
         steps = sorted(lt.steps, key=lambda s: s.t)
-        if lt.layer == 0:  # what the user typed, as typed
-            rows = [(str(step.t), [fmt_plain(v) for v in step.x[0].tolist()]) for step in steps]
-            title = "input sequence x"
-        else:
-            texts = fmt_column([v for step in steps for v in step.x[0].tolist()])
-            rows = [(str(step.t), texts[i * width : (i + 1) * width]) for i, step in enumerate(steps)]
-            title = f"input to layer {lt.layer} (layer {lt.layer - 1} outputs)"
+        values = [v for step in steps for v in step.x[0].tolist()]
+        texts = fmt_typed(values) if lt.layer == 0 else fmt_column(values)  # layer 0: what the user typed
+        rows = [(str(step.t), texts[i * width : (i + 1) * width]) for i, step in enumerate(steps)]
+        title = "input sequence x" if lt.layer == 0 else f"input to layer {lt.layer} (layer {lt.layer - 1} outputs)"
         inputs.set_rows(title, "t", [("x" if lt.layer == 0 else "in") + str(j) for j in range(width)], rows)
 
     def _fill_matrix(

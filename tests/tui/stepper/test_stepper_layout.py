@@ -128,6 +128,11 @@ async def test_numbers_in_one_table_share_one_style():
         pane = stepper(app)
         pane.load(PRESETS["exploding"][1])
         await wait_until(pilot, lambda: pane.config == PRESETS["exploding"][1])
+        # Random inputs (rounded to 4 decimals) read -1.3090, never -1.309 beside -1.0163.
+        timeline = app.query_one("#timeline", DataTable)
+        typed = [str(timeline.get_cell_at((r, 1))) for r in range(timeline.row_count)]
+        numbers = [n for cell in typed for n in re.findall(r"-?\d+\.\d+", cell)]
+        assert numbers and all(re.fullmatch(r"-?\d+\.\d{4}", n) for n in numbers), typed
         await pilot.press("3")
         table = app.query_one("#gradient-table", DataTable)
         norms = [str(table.get_cell_at((r, 1))) for r in range(table.row_count)]
