@@ -15,6 +15,7 @@ from textual.containers import Vertical
 from textual.widgets import DataTable, Sparkline, Static
 
 from tui.numbers import fmt_column, plural
+from tui.stepper.unit_table import UnitTable
 
 if TYPE_CHECKING:
     from engine.stepper.bptt import GradientFlow
@@ -29,7 +30,7 @@ class GradientsView(Vertical):
     def compose(self) -> ComposeResult:
         yield Static(id="gradient-summary")
         yield Sparkline(id="gradient-spark")
-        yield DataTable(id="gradient-table", cursor_type="row")
+        yield UnitTable(id="gradient-table", cursor_type="row")
 
     def show_flow(self, flow: GradientFlow, layer: tuple[int, int], label: str, t: int | None) -> None:
         """Draw the norms of `layer` (layer, direction), titled `label`; highlight position `t`."""
@@ -37,19 +38,19 @@ class GradientsView(Vertical):
         self.query_one("#gradient-summary", Static).update(_summary(flow, norms, label))
         logs = [math.log10(n) if n > 0 and math.isfinite(n) else NO_GRADIENT for n in norms]
         self.query_one("#gradient-spark", Sparkline).data = logs
-        table = self.query_one("#gradient-table", DataTable)
-        table.clear(columns=True)
-        table.add_columns("t", "‖∂L/∂h_t‖", "log₁₀ scale")
+        table = self.query_one("#gradient-table", UnitTable)
         low = min((v for v in logs if v > NO_GRADIENT), default=0.0)
         high = max(logs, default=0.0)
         span = max(high - low, 1e-9)
+        rows: list[tuple[str, list[str | Text]]] = []
         texts = fmt_column(norms)
         for position, (norm, log, text) in enumerate(zip(norms, logs, texts, strict=False)):
             if norm == 0.0:
                 bar = Text("· cut by truncation" if flow.truncation is not None else "· no gradient", style="dim")
             else:
                 bar = Text("█" * max(1, round(1 + (BAR_CELLS - 1) * (log - low) / span)), style="magenta")
-            table.add_row(str(position), text, bar)
+            rows.append((str(position), [text, bar]))
+        table.set_rows("", "t", ["‖∂L/∂h_t‖", "log₁₀ scale"], rows)  # its title counts the rows below the fold
         if t is not None:
             table.move_cursor(row=t, animate=False)
 

@@ -138,6 +138,8 @@ async def test_numbers_in_one_table_share_one_style():
         norms = [str(table.get_cell_at((r, 1))) for r in range(table.row_count)]
         styles = {"sci" if "e" in text else "fixed" for text in norms if text != "0"}
         assert len(styles) == 1, norms
+        # 60 rows do not fit 80×24: the table's title says which are shown.
+        assert re.search(r"rows 1–\d+ of 60 ↑↓", table.border_title)
 
 
 async def test_a_window_of_one_step_is_singular():
