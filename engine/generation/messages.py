@@ -400,6 +400,7 @@ def _classification(value: Any) -> Classification:
         words=_items(_word)(value.get("words")),
         method=_text(value.get("method")),
         truncated=_whole(value.get("truncated")),
+        unscored=_whole(value.get("unscored")),
     )
 
 

@@ -45,6 +45,7 @@ RESULT = Classification(
     words=(WordScore("great", (2, 7), True, 0.5), WordScore("zzz", None, False, -0.125)),
     method="occlusion",
     truncated=3,
+    unscored=4,
 )
 
 EXAMPLES = [
