@@ -169,11 +169,13 @@ def _run_corpus(args: argparse.Namespace) -> int:
 
 def _check_app_args(args: argparse.Namespace) -> dict[str, str]:
     """The keymap the app will use, after checking it and --run (UsageError with one sentence)."""
+    from tui.app import RnnTuiApp
+    from tui.bindings import binding_ids
     from tui.keymap import KeymapError, load_keymap
 
     path = args.keymap or (default_keymap_path() if default_keymap_path().exists() else None)
     try:
-        keymap = load_keymap(path) if path else {}
+        keymap = load_keymap(path, binding_ids(RnnTuiApp)) if path else {}
     except KeymapError as error:
         raise UsageError(str(error)) from None
     if args.app_run is not None:
