@@ -236,6 +236,15 @@ def _kind_of(value: Any) -> str:
     return "an object" if isinstance(value, dict) else type(value).__name__
 
 
+def _reason(error: BaseException) -> str:
+    """Why a JSON file could not be read, in a few words without a full stop (never a multi-line message)."""
+    if isinstance(error, RecursionError):
+        return "nested too deeply"
+    if isinstance(error, OSError) and error.strerror:
+        return error.strerror
+    return str(error).splitlines()[0].rstrip(".")[:160] if str(error).strip() else type(error).__name__
+
+
 def _fits(value: Any, kinds: tuple[Any, ...]) -> bool:
     """Whether a JSON value is one of `kinds` (int and float mean finite numbers; bools are neither)."""
     if value is None:
@@ -361,6 +370,30 @@ class RunStatus:
         return max(elapsed / self.step * (self.total - self.step), 0.0)
 
 
+def metric_record(line: bytes) -> dict[str, Any] | None:
+    """One line of metrics.jsonl as a record, or None when it is not one a job writes.
+
+    A record is an object with a whole `step` ≥ 0 whose other values are numbers or null (`final`
+    is true or false): what the readers format with `:.4f` can never be text or a list.
+    """
+    try:
+        record = json.loads(line)
+    except (ValueError, RecursionError):
+        return None
+    if not isinstance(record, dict):
+        return None
+    step = record.get("step")
+    if not _fits(step, (int,)) or step < 0:
+        return None
+    for key, value in record.items():
+        if key == "final":
+            if not isinstance(value, bool):
+                return None
+        elif value is not None and not _fits(value, (int, float)):
+            return None
+    return record
+
+
 class RunDir:
     """One run's directory. Cheap to create: nothing is read until asked for."""
 
@@ -435,8 +468,8 @@ class RunDir:
             data = json.loads(self.config_path.read_text())
         except FileNotFoundError:
             raise RunError(f"{self.path} is not a run directory (no config.json).") from None
-        except (OSError, ValueError) as error:
-            raise RunError(f"The config.json of {self.path} cannot be read ({error}).") from None
+        except (OSError, ValueError, RecursionError) as error:
+            raise RunError(f"The config.json of {self.path} cannot be read ({_reason(error)}).") from None
         if not isinstance(data, dict):
             raise RunError(f"The config.json of {self.path} is damaged: it holds {_kind_of(data)}, not an object.")
         return data
@@ -451,8 +484,8 @@ class RunDir:
             status = RunStatus.from_dict(json.loads(self.status_path.read_text()))
         except FileNotFoundError:
             return RunStatus(state="failed", error="status.json is missing")
-        except (OSError, ValueError) as error:
-            return RunStatus(state="failed", error=f"status.json cannot be read ({error})")
+        except (OSError, ValueError, RecursionError) as error:
+            return RunStatus(state="failed", error=f"status.json cannot be read ({_reason(error)})")
         if status.state in ("running", "paused") and not self.job_alive(status):
             status.state = "failed"
             status.error = self.gone_reason(status.pid)
@@ -552,11 +585,8 @@ class RunDir:
         except FileNotFoundError:
             return None
         for line in reversed(data.splitlines()):
-            try:
-                record = json.loads(line)
-            except ValueError:
-                continue
-            if isinstance(record, dict) and record.get("final") is True:
+            record = metric_record(line)
+            if record is not None and record.get("final") is True:
                 return record
         return None
 
@@ -575,11 +605,8 @@ class RunDir:
         end = data.rfind(b"\n") + 1
         records = []
         for line in data[:end].splitlines():
-            try:
-                record = json.loads(line)
-            except ValueError:
-                continue
-            if isinstance(record, dict):
+            record = metric_record(line)
+            if record is not None:
                 records.append(record)
         return records, offset + end
 
@@ -591,9 +618,11 @@ class RunDir:
             return None
         for line in reversed(data[: data.rfind(b"\n") + 1].splitlines()):
             try:
-                return json.loads(line)
-            except ValueError:
+                record = json.loads(line)
+            except (ValueError, RecursionError):
                 continue
+            if isinstance(record, dict) and isinstance(record.get("text"), str) and _fits(record.get("step"), (int,)):
+                return record
         return None
 
     def log_tail(self, lines: int = 20, max_bytes: int = 64_000) -> list[str]:
