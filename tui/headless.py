@@ -143,8 +143,15 @@ def run_train(args: argparse.Namespace) -> int:
         if getattr(args, flag[2:].replace("-", "_")) is not None
     }
     try:
+        after = 0
         if args.resume:
             run, config = _resumed(root, args, overrides)
+            after = _checkpoint_step(run)
+            if config.steps is not None and "steps" in overrides and config.steps <= after:
+                raise InputError(
+                    f"The run {run.name} has trained {after:,} steps (its last checkpoint), so --steps "
+                    f"{config.steps:,} leaves nothing to train; give more than {after:,}."
+                )
             job = start_job(run, resume=True, config=config)
             fresh = False
         else:
@@ -155,8 +162,18 @@ def run_train(args: argparse.Namespace) -> int:
             fresh = True
     except (TrainConfigError, RunError) as error:
         raise InputError(str(error)) from None
-    status = _follow(run, job, as_json=args.json)
+    status = _follow(run, job, as_json=args.json, after=after)
     return _outcome(run, status, fresh)
+
+
+def _checkpoint_step(run: RunDir) -> int:
+    """The step of the run's last checkpoint (where a resume starts), 0 without a readable one."""
+    from engine.training.checkpoint import LAST, CheckpointError, load_checkpoint
+
+    try:
+        return int(load_checkpoint(run.checkpoints / LAST)["step"])
+    except CheckpointError:
+        return 0
 
 
 def _resumed(root: Any, args: argparse.Namespace, overrides: dict[str, Any]) -> tuple[RunDir, TrainConfig]:
@@ -174,9 +191,13 @@ def _resumed(root: Any, args: argparse.Namespace, overrides: dict[str, Any]) -> 
     return run, with_changes(config, **overrides)
 
 
-def _follow(run: RunDir, job: Job, *, as_json: bool) -> RunStatus:
-    """Show the run's progress until its job ends; Ctrl+C asks it to stop (twice: take the request back)."""
-    follower = _JsonFollower(run) if as_json else _ProgressFollower(run)
+def _follow(run: RunDir, job: Job, *, as_json: bool, after: int = 0) -> RunStatus:
+    """Show the run's progress until its job ends; Ctrl+C asks it to stop (twice: take the request back).
+
+    Records of steps up to `after` (the checkpoint a resume starts from) were shown when they were
+    made, so they are not shown again.
+    """
+    follower = _JsonFollower(run, after) if as_json else _ProgressFollower(run, after)
     interrupted = False
     final_since = None
     with follower:
@@ -277,9 +298,10 @@ def _runs_dir_hint(run: RunDir) -> str:
 class _JsonFollower:
     """Each new metrics record as one JSON line on stdout."""
 
-    def __init__(self, run: RunDir) -> None:
+    def __init__(self, run: RunDir, after: int = 0) -> None:
         self.run = run
         self.offset = 0
+        self.after = after
 
     def __enter__(self) -> _JsonFollower:
         return self
@@ -288,7 +310,7 @@ class _JsonFollower:
         sys.stdout.flush()
 
     def update(self, status: RunStatus) -> None:
-        records, self.offset = self.run.read_metrics(self.offset)
+        records, self.offset = _new_records(self.run, self.offset, self.after)
         for record in records:
             sys.stdout.write(json.dumps(record) + "\n")
         if records:
@@ -298,12 +320,13 @@ class _JsonFollower:
 class _ProgressFollower:
     """A Rich progress bar with loss, validation metric, throughput, ETA and device; validations scroll above it."""
 
-    def __init__(self, run: RunDir) -> None:
+    def __init__(self, run: RunDir, after: int = 0) -> None:
         from rich.console import Console
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
         self.run = run
         self.offset = 0
+        self.after = after
         self.console = Console(stderr=True)
         self.progress = Progress(
             TextColumn("[bold]{task.description}"),
@@ -318,14 +341,16 @@ class _ProgressFollower:
         self.last: dict[str, Any] = {}
 
     def __enter__(self) -> _ProgressFollower:
-        self.progress.start()
+        if self.console.is_terminal:  # a bar is for people: to a file or pipe, only the validation lines go
+            self.progress.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.progress.stop()
+        if self.progress.live.is_started:
+            self.progress.stop()
 
     def update(self, status: RunStatus) -> None:
-        records, self.offset = self.run.read_metrics(self.offset)
+        records, self.offset = _new_records(self.run, self.offset, self.after)
         for record in records:
             self.last.update(record)
             if any(key.startswith(("val_", "test_")) for key in record):
@@ -351,6 +376,21 @@ class _ProgressFollower:
         self.progress.update(
             self.task, completed=status.step, total=status.total or None, metrics=" · ".join(p for p in parts if p)
         )
+
+
+def _new_records(run: RunDir, offset: int, after: int) -> tuple[list[dict[str, Any]], int]:
+    """Metric records appended since `offset` of steps after `after`, and the next offset.
+
+    A resume rewrites metrics.jsonl to the checkpoint's records: a file shorter than `offset` is read
+    again from its start, and the records it keeps (steps up to `after`) are not shown twice.
+    """
+    try:
+        if run.metrics_path.stat().st_size < offset:
+            offset = 0
+    except OSError:
+        offset = 0
+    records, offset = run.read_metrics(offset)
+    return [record for record in records if record["step"] > after or record.get("final")], offset
 
 
 def _record_line(record: dict[str, Any]) -> str:
