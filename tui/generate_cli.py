@@ -200,9 +200,7 @@ def run_classify(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     if result.unscored:
-        from tui.generate.classify_view import unscored_note
-
-        print(f"rnn-tui: {unscored_note(result)}", file=sys.stderr)
+        print(f"rnn-tui: {result.unscored_note()}", file=sys.stderr)
     try:
         if args.json:
             json.dump({"run": loaded.name, "checkpoint": str(loaded.checkpoint), **result.to_json()}, sys.stdout)

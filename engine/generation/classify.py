@@ -54,6 +54,14 @@ class Classification:
     def label(self) -> str:
         return "positive" if self.probability >= 0.5 else "negative"
 
+    def unscored_note(self) -> str:
+        """Why the review's later words have no score (occlusion reads the whole review once per word)."""
+        scored = len(self.words)
+        return (
+            f"word scores cover the first {scored:,} of {scored + self.unscored:,} tokens "
+            "(occlusion reads the whole review once per word, so long reviews are scored only so far)"
+        )
+
     def to_json(self) -> dict[str, Any]:
         return {
             "label": self.label,

@@ -383,7 +383,7 @@ def metric_record(line: bytes) -> dict[str, Any] | None:
     if not isinstance(record, dict):
         return None
     step = record.get("step")
-    if not _fits(step, (int,)) or step < 0:
+    if not isinstance(step, int) or isinstance(step, bool) or step < 0:
         return None
     for key, value in record.items():
         if key == "final":

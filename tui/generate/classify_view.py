@@ -61,19 +61,10 @@ def notes(result: Classification) -> list[str]:
             f"{len(unknown)} word{'s' if len(unknown) > 1 else ''} not in the vocabulary read as <unk>: {', '.join(unknown[:8])}"
         )
     if result.unscored:
-        found.append(unscored_note(result))
+        found.append(result.unscored_note())
     if result.truncated:
         found.append(f"the review is longer than the model reads: its last {result.truncated:,} tokens were not scored")
     return found
-
-
-def unscored_note(result: Classification) -> str:
-    """Why the review's later words have no score (occlusion reads the whole review once per word)."""
-    scored = len(result.words)
-    return (
-        f"word scores cover the first {scored:,} of {scored + result.unscored:,} tokens "
-        "(occlusion reads the whole review once per word, so long reviews are scored only so far)"
-    )
 
 
 def _listed(words: list[WordScore]) -> str:
