@@ -206,7 +206,7 @@ def test_metrics_give_only_well_formed_records(tmp_path, data):
     run = a_run(tmp_path)
     lines = st.lists(
         json_values.map(lambda value: json.dumps(value).encode())
-        | st.dictionaries(st.sampled_from(["step", "train_loss", "final", "val_acc"]), json_values).map(
+        | st.dictionaries(st.sampled_from(["step", "train_loss", "final", "val_acc", "test_model"]), json_values).map(
             lambda value: json.dumps(value).encode()
         ),
         max_size=6,
@@ -220,6 +220,8 @@ def test_metrics_give_only_well_formed_records(tmp_path, data):
         for key, value in record.items():
             if key == "final":
                 assert isinstance(value, bool)
+            elif key == "test_model":
+                assert isinstance(value, str)
             elif value is not None:
                 assert isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
                 format(value, ".4f")  # what the readers do with it

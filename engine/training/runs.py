@@ -370,11 +370,16 @@ class RunStatus:
         return max(elapsed / self.step * (self.total - self.step), 0.0)
 
 
+#: The metric fields that hold text (the final record says which checkpoint was tested); the rest are numbers.
+_TEXT_METRICS = frozenset({"test_model"})
+
+
 def metric_record(line: bytes) -> dict[str, Any] | None:
     """One line of metrics.jsonl as a record, or None when it is not one a job writes.
 
-    A record is an object with a whole `step` ≥ 0 whose other values are numbers or null (`final`
-    is true or false): what the readers format with `:.4f` can never be text or a list.
+    A record is an object with a whole `step` ≥ 0; its fields that are not what a job writes there
+    (a number or null; `final` true or false; text in `_TEXT_METRICS`) are dropped, so what the
+    readers format with `:.4f` is never text, a list or a bool.
     """
     try:
         record = json.loads(line)
@@ -385,13 +390,15 @@ def metric_record(line: bytes) -> dict[str, Any] | None:
     step = record.get("step")
     if not isinstance(step, int) or isinstance(step, bool) or step < 0:
         return None
-    for key, value in record.items():
-        if key == "final":
-            if not isinstance(value, bool):
-                return None
-        elif value is not None and not _fits(value, (int, float)):
-            return None
-    return record
+    return {key: value for key, value in record.items() if _metric_fits(key, value)}
+
+
+def _metric_fits(key: str, value: Any) -> bool:
+    if key == "final":
+        return isinstance(value, bool)
+    if key in _TEXT_METRICS:
+        return isinstance(value, str)
+    return value is None or _fits(value, (int, float))
 
 
 class RunDir:
