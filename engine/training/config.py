@@ -126,7 +126,7 @@ class TrainConfig:
     # machine
     device: str = "auto"
     amp: str = "off"
-    threads: int = 0  # torch threads; 0 = every core (shared by this node's processes)
+    threads: int = 0  # torch threads; 0 = every core, shared among the jobs running (engine.training.threads)
     seed: int = 1
     # distributed data parallel (torchrun): processes per node × nodes share each global batch
     nproc_per_node: int = 1
