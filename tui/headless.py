@@ -75,7 +75,11 @@ CONFIG_OPTIONS: tuple[tuple[str, Any, str], ...] = (
     ("--sample-every", "N", "charlm: steps between samples (0: never)"),
     ("--device", DEVICES, "where to train (auto: CUDA, then MPS, then CPU)"),
     ("--amp", AMP_MODES, "mixed precision (auto: bf16 on CUDA and AMX CPUs)"),
-    ("--threads", "N", "torch threads for the job, shared by its processes (0: the cores shared among the jobs running)"),
+    (
+        "--threads",
+        "N",
+        "torch threads for the job, shared by its processes (0: the cores shared among the jobs running)",
+    ),
     (
         "--nproc-per-node",
         "N",
