@@ -23,8 +23,9 @@ app attached (watching) ≥ 90% of headless. The throughput while pressing keys 
 round takes three turns. The machine's load average is printed with every figure: other work on it
 makes them noisy.
 
-To measure another checkout (a baseline), run this script with PYTHONPATH pointing at it: the app
-and the jobs then run that checkout's code.
+To measure another checkout (a baseline), run this script from that checkout's folder with PYTHONPATH
+pointing at it (`cd ../main && PYTHONPATH=$PWD python ../wt/bench/ui_responsiveness.py`): the app and
+the jobs then run that checkout's code (`python -m` puts the working folder first on the jobs' path).
 
 Usage: python bench/ui_responsiveness.py [--data DIR] [--jobs 1,2] [--seconds S] [--rounds N] [--size 80x24] [--quick]
 """
