@@ -108,7 +108,9 @@ class GeneratePane(Widget):
         self.starter: RunDir | None = None  # the default character model `n` started
         self.starter_overrides: dict[str, Any] = {}  # settings laid over its preset (tests make it tiny)
         self._starter_timer: Timer | None = None
+        self._starter_data = ""  # the data source it trains on
         self._offline = False  # the book could not be downloaded: `n` trains on the Python docs instead
+        self._no_charlm = False  # no run has a character model checkpoint (as of the last look)
 
     def compose(self) -> ComposeResult:
         yield ModelLine(id="gen-model")
@@ -204,12 +206,15 @@ class GeneratePane(Widget):
         return self._focus_in.get(self.mode, "#gen-prompt" if self.mode == "generate" else "#cls-text")
 
     def offers_training(self) -> bool:
-        """Whether `n` (train the default character model) is offered: there is no character model to load."""
+        """Whether `n` (train the default character model) is offered: there is no character model to load.
+
+        Asked for every key each time the footer is drawn: it reads no file (load_default looked for runs).
+        """
         return (
-            self.loaded["charlm"] is None
+            self._no_charlm
+            and self.loaded["charlm"] is None
             and "charlm" not in self._loading
             and not self.starter_running()
-            and default_run(self.runs_root, "charlm") is None
         )
 
     def toggle_mode(self) -> None:
@@ -309,6 +314,8 @@ class GeneratePane(Widget):
     # ---------------------------------------------------------------- models
     def load_default(self, job: Job) -> None:
         run = default_run(self.runs_root, job)
+        if job == "charlm":
+            self._no_charlm = run is None
         if run is None:
             if job == "charlm" and self.starter is not None:
                 self._follow_starter()
@@ -323,7 +330,8 @@ class GeneratePane(Widget):
 
     # ---------------------------------------------------------------- the newcomer's first model
     def starter_running(self) -> bool:
-        return self.starter is not None and self.starter.status().state in ACTIVE_STATES
+        """Whether the default character model `n` started is still being followed (it has not ended)."""
+        return self.starter is not None and self._starter_timer is not None
 
     def train_default(self) -> None:
         """`n`: start the default character model as the Train pane starts a job; it loads here at its first checkpoint."""
@@ -341,7 +349,7 @@ class GeneratePane(Widget):
         except (TrainConfigError, RunError, OSError) as error:
             self.query_one(ModelLine).show_failure(f"Could not start the default character model: {error}")
             return
-        self.starter = run
+        self.starter, self._starter_data = run, data
         self.query_one(ModelLine).show_training(run.name, "starting", 0, 0)
         self.generate_view.explain(
             f"Training {run.name} on {'the Python documentation' if self._offline else 'The Mysterious Island'}. "
@@ -378,8 +386,12 @@ class GeneratePane(Widget):
         if self._starter_timer is not None:
             self._starter_timer.stop()
             self._starter_timer = None
-        if status.state == "failed":
-            self._starter_failed(run, status.error or "it failed; see its log.txt", str(run.config().get("data", "")))
+        if status.state != "failed":
+            return
+        if held is not None and held.run == run:  # it failed after its first checkpoint: that model stays
+            self.notify(f"{run.name} failed: {status.error or 'see its log.txt'}", severity="warning", timeout=10)
+        else:
+            self._starter_failed(run, status.error or "it failed; see its log.txt", self._starter_data)
 
     def _starter_failed(self, run: RunDir, error: str, data: str) -> None:
         self.starter = None
