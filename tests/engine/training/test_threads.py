@@ -88,11 +88,11 @@ def test_the_session_priority_is_lowered_only_by_a_session_leader(tmp_path):
 def test_two_jobs_share_the_cores_and_run_at_low_priority(runs_root, text_file):
     first = create_run(runs_root, charlm_config(text_file, steps=100_000, sample_every=0))
     second = create_run(runs_root, charlm_config(text_file, steps=100_000, sample_every=0))
-    pids = [start_job(first)]
+    pids = [start_job(first).pid]
     try:
         wait_for_state(first, "running", timeout=120)
         wait_for(lambda: "threads" in "".join(first.log_tail(20)), timeout=120)
-        pids.append(start_job(second))
+        pids.append(start_job(second).pid)
         wait_for(lambda: "threads" in "".join(second.log_tail(20)), timeout=120)
         threads = int(re.findall(r"· (\d+) threads", "\n".join(second.log_tail(20)))[-1])
         assert threads == max(1, (os.cpu_count() or 1) // 2) or threads < (os.cpu_count() or 1) // 2  # others' jobs
