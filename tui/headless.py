@@ -123,6 +123,22 @@ def add_train_parser(subparsers: argparse._SubParsersAction) -> None:
     train.add_argument(
         "--json", action="store_true", help="print each metrics record as one JSON line instead of a progress display"
     )
+    train.add_argument(
+        "--queue",
+        action="store_true",
+        help="queue the run instead of starting it: queued runs start one after another (see rnn-tui queue)",
+    )
+    add_max_parallel(train)
+
+
+def add_max_parallel(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--max-parallel",
+        default=None,
+        metavar="N",
+        help="queued runs of the runs directory that may run at once, remembered for it "
+        "(default: 1 on CPU, one per GPU with CUDA)",
+    )
 
 
 def add_runs_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -146,6 +162,10 @@ def run_train(args: argparse.Namespace) -> int:
         for flag, _, _ in CONFIG_OPTIONS
         if getattr(args, flag[2:].replace("-", "_")) is not None
     }
+    if args.queue:
+        return _queue_train(root, args, overrides)
+    if args.max_parallel is not None:
+        raise InputError("--max-parallel applies to queued runs; add --queue (or use rnn-tui queue --max-parallel N).")
     try:
         after = 0
         if args.resume:
@@ -178,6 +198,33 @@ def _checkpoint_step(run: RunDir) -> int:
         return int(load_checkpoint(run.checkpoints / LAST)["step"])
     except CheckpointError:
         return 0
+
+
+def _queue_train(root: Any, args: argparse.Namespace, overrides: dict[str, Any]) -> int:
+    """`rnn-tui train … --queue`: queue a new run, make sure a scheduler serves the root, and return at once."""
+    from engine.training import queue
+
+    if args.resume:
+        raise InputError("--queue is for new runs; resume a run with rnn-tui train --resume RUN.")
+    if args.job is None:
+        raise InputError("Name a job to queue (sentiment or charlm).")
+    try:
+        limit = queue.check_max_parallel(args.max_parallel) if args.max_parallel is not None else None
+        config = parse_train_config(args.job, args.preset or "default", **overrides)
+        (run,) = queue.enqueue(root, [(config, args.name)])
+        if limit is not None:
+            queue.set_max_parallel(root, limit)
+    except (TrainConfigError, RunError, queue.QueueError) as error:
+        raise InputError(str(error)) from None
+    queue.spawn_scheduler(root)
+    place = queue.positions(root).get(run.name)
+    if args.json:
+        json.dump({"name": run.name, "path": str(run.path), "position": place}, sys.stdout)
+        sys.stdout.write("\n")
+    else:
+        where = f"place {place} in the queue" if place else "started"
+        print(f"queued {run.name} ({where}; at most {queue.max_parallel(root)} at once)\n{run.path}", file=sys.stderr)
+    return 0
 
 
 def _resumed(root: Any, args: argparse.Namespace, overrides: dict[str, Any]) -> tuple[RunDir, TrainConfig]:
