@@ -79,17 +79,20 @@ def plan_sweep(job: str, preset: str | None, options: dict[str, str], limit: int
     order given (the last one changes fastest). With `limit`, a grid of that many runs or more is refused.
     """
     lists = {name: split_values(name, text) for name, text in options.items()}
+    fixed = {name: values[0] for name, values in lists.items() if len(values) == 1}
+    try:
+        parse_train_config(job, preset, **fixed)
+    except TrainConfigError as error:
+        for name, value in fixed.items():  # name the one at fault, if one alone is
+            _check_value(job, preset, {}, name, value)
+        raise SweepError(f"The settings given once do not go together: {_lower_first(str(error))}") from None
     for name, values in lists.items():
         for value in values:
-            try:
-                parse_train_config(job, preset, **{name: value})
-            except TrainConfigError as error:
-                raise SweepError(f"{flag(name)} {value}: {_lower_first(str(error))}") from None
+            _check_value(job, preset, fixed, name, value)
     count = math.prod(len(values) for values in lists.values())
     if limit is not None and count >= limit:
         raise SweepError(f"This sweep makes {count:,} runs; pass --yes to queue {CONFIRM_AT} or more.")
     axes = {name: values for name, values in lists.items() if len(values) > 1}
-    fixed = {name: values[0] for name, values in lists.items() if len(values) == 1}
     points = [dict(zip(axes, combo, strict=True)) for combo in itertools.product(*axes.values())]
     configs = []
     for point in points:
@@ -99,6 +102,14 @@ def plan_sweep(job: str, preset: str | None, options: dict[str, str], limit: int
             shown = " ".join(f"{flag(name)} {value}" for name, value in point.items())
             raise SweepError(f"The run with {shown} is not usable: {_lower_first(str(error))}") from None
     return SweepPlan(job=job, axes=axes, points=points, configs=configs)
+
+
+def _check_value(job: str, preset: str | None, fixed: dict[str, str], name: str, value: str) -> None:
+    """SweepError naming `name` and `value` when the value cannot be used with the settings given once."""
+    try:
+        parse_train_config(job, preset, **{**fixed, name: value})
+    except TrainConfigError as error:
+        raise SweepError(f"{flag(name)} {value}: {_lower_first(str(error))}") from None
 
 
 def default_sweep_name() -> str:
