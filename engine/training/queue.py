@@ -36,6 +36,7 @@ from typing import IO, Any
 
 from engine.training.config import TrainConfig
 from engine.training.jobs import child_env, create_run, start_job
+from engine.training.runmeta import MetaError, update_meta
 from engine.training.runs import RunDir, RunError, atomic_write_json, list_runs, pid_alive
 
 QUEUE_DIR = ".queue"
@@ -247,17 +248,21 @@ def enqueue(
         try:
             for config, name in configs:
                 made.append(create_run(root, config, name))
+                if sweep is not None:
+                    update_meta(made[-1].path, sweep=sweep)  # the run's own record of its sweep
             last = entries(root)
             seq = (last[-1].seq + 1) if last else 1
             now = time.time()
             for offset, run in enumerate(made):
                 _write_entry(root, QueueEntry(run=run.name, seq=seq + offset, queued_at=now, sweep=sweep))
-        except (RunError, OSError) as error:
+        except (RunError, MetaError, OSError) as error:
             for run in made:
                 _remove_entry(root, run.name)
                 shutil.rmtree(run.path, ignore_errors=True)
             if isinstance(error, RunError):
                 raise
+            if isinstance(error, MetaError):
+                raise RunError(str(error)) from None
             raise RunError(f"Cannot queue in {Path(root).expanduser()} ({error.strerror or error}).") from None
     return made
 

@@ -12,6 +12,7 @@ from training_helpers import assert_one_sentence, charlm_config
 
 from engine.training import queue, sweep
 from engine.training.config import parse_train_config
+from engine.training.runmeta import read_meta
 from engine.training.runs import RunDir, RunStatus, list_runs
 
 # Values that are good for their setting, as a user would type them.
@@ -92,6 +93,7 @@ def test_a_sweep_is_queued_as_one_named_group_and_ranked(runs_root, text_file):
     assert {entry.sweep for entry in queue.entries(runs_root)} == {"lr"}
     assert sweep.membership(runs_root) == dict.fromkeys(["lr-1", "lr-2", "lr-3", "lr-4"], "lr")
     assert json.loads(RunDir(runs_root / "lr-3").config_path.read_text())["lr"] == 0.01
+    assert all(read_meta(run.path).sweep == "lr" for run in runs)  # each run records its sweep
     for name, value in (("lr-1", 2.5), ("lr-2", 2.1), ("lr-3", None), ("lr-4", 1.9)):
         RunDir(runs_root / name).write_status(
             RunStatus(state="done" if value else "failed", best_metric="val_loss" if value else "", best_value=value)
