@@ -187,7 +187,7 @@ def cuda_devices() -> list[str]:
         if count:
             return [str(index) for index in range(count)]
     try:
-        import pynvml  # type: ignore[import-not-found]  # optional: nvidia-ml-py
+        import pynvml  # optional: nvidia-ml-py
 
         pynvml.nvmlInit()
         try:
