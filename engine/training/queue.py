@@ -131,7 +131,7 @@ def entries(root: str | Path) -> list[QueueEntry]:
     """The queued runs of `root`, first in line first (ties, after a kill mid-swap, by name)."""
     try:
         paths = [path for path in _entries_dir(root).iterdir() if path.suffix == ".json"]
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):  # no queue yet (or no runs root: that error is the runs list's)
         return []
     except OSError as error:
         raise RunError(f"Cannot read the queue of {Path(root).expanduser()} ({error.strerror}).") from None

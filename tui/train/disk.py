@@ -10,16 +10,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from engine.training import queue
 from engine.training.runs import RunDir, RunError, RunStatus, list_runs
+from engine.training.sweep import membership
+from engine.training.usage import Usage, UsageMeter
 
 
 @dataclass
 class RunRow:
-    """One line of the runs table, read from a run directory."""
+    """One line of the runs table, read from a run directory (and the root's queue and sweeps)."""
 
     run: RunDir
     job: str
     status: RunStatus
+    queue_position: int | None = None  # a queued run's place in line, from 1
+    sweep: str | None = None
+    usage: Usage | None = None  # what its job costs, when measured (running runs)
 
 
 @dataclass
@@ -52,22 +58,47 @@ class Snapshot:
 def read_rows(root: Path) -> list[RunRow]:
     """Every run under `root`, newest first; directories that are not (yet) runs are skipped."""
     rows = []
+    places = queue.positions(root)
+    sweeps = membership(root)
     for run in list_runs(root):
         try:
             job = run.job
         except RunError:
             continue  # a directory being created, or not ours
-        rows.append(RunRow(run=run, job=job, status=run.status()))
+        status = run.status()
+        place = places.get(run.name) if status.state == "queued" else None
+        rows.append(RunRow(run=run, job=job, status=status, queue_position=place, sweep=sweeps.get(run.name)))
     return rows
 
 
-def read_snapshot(root: Path, selected: RunDir | None, offsets: dict[Path, int], with_log: bool) -> Snapshot:
-    """The runs, the metric records after each watched run's offset, and the selected run's sample (or log)."""
+def read_snapshot(
+    root: Path,
+    selected: RunDir | None,
+    offsets: dict[Path, int],
+    with_log: bool,
+    meter: UsageMeter | None = None,
+    measure_all: bool = False,
+) -> Snapshot:
+    """The runs, the metric records after each watched run's offset, and the selected run's sample (or log).
+
+    First the root's queue is served (queued runs start here when slots are free, as in the
+    scheduler process). With a `meter`, the selected run's job is measured (every running job's with
+    `measure_all`).
+    """
     try:
+        queue.tick(root)
         rows = read_rows(root)
     except RunError as error:
         return Snapshot(rows=[], error=str(error))
     snapshot = Snapshot(rows=rows)
+    if meter is not None:
+        measured = [row for row in rows if row.status.state in ("running", "paused") and row.status.pid]
+        if not measure_all:
+            measured = [row for row in measured if row.run == selected]
+        for row in measured:
+            assert row.status.pid is not None
+            row.usage = meter.measure(row.status.pid)
+        meter.forget({row.status.pid for row in measured if row.status.pid})
     for path, offset in offsets.items():
         run = RunDir(path)
         try:

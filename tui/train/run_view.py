@@ -21,7 +21,7 @@ from textual_plotext import PlotextPlot
 
 from tui.numbers import fmt_duration, fmt_rank_devices, fmt_speed, short_name
 from tui.train.disk import History, RunRow
-from tui.train.runs_table import STATE_STYLES
+from tui.train.runs_table import state_text
 
 #: Plot groups per job: (title, metric keys drawn as series). Keys absent from a run are skipped.
 PLOTS: dict[str, list[tuple[str, tuple[str, ...]]]] = {
@@ -94,15 +94,20 @@ class RunView(Vertical):
         tested = (
             f" · test acc {final['test_acc']:.4f}" if final and isinstance(final.get("test_acc"), int | float) else ""
         )
-        state = (s.state, STATE_STYLES.get(s.state, ""))
+        state = state_text(row)
+        swept = f" · sweep {row.sweep}" if row.sweep else ""
         header = Text.assemble(
-            (row.run.name, "bold"), f" · {row.job} · ", state, f" · {devices}{other}", (tested, "bold")
+            (row.run.name, "bold"), f" · {row.job} · ", state, f" · {devices}{swept}{other}", (tested, "bold")
         )
         if (
             header.cell_len > self.size.width - 2
         ):  # the run's short name, as in the table, where the full one cuts the rest
             header = Text.assemble(
-                (short_name(row.run.name), "bold"), f" · {row.job} · ", state, f" · {devices}{other}", (tested, "bold")
+                (short_name(row.run.name), "bold"),
+                f" · {row.job} · ",
+                state,
+                f" · {devices}{swept}{other}",
+                (tested, "bold"),
             )
         self._show("#run-header", header)
         progress = self.query_one("#run-progress", ProgressBar)
@@ -115,7 +120,8 @@ class RunView(Vertical):
             "#run-speed",
             f"{s.step}/{s.total}"
             + (f" · ETA {eta}" if eta else "")
-            + (f" · {fmt_speed(s.throughput, s.throughput_unit)}" if s.throughput and s.state == "running" else ""),
+            + (f" · {fmt_speed(s.throughput, s.throughput_unit)}" if s.throughput and s.state == "running" else "")
+            + (f" · {row.usage.describe()}" if row.usage is not None and s.state in ("running", "paused") else ""),
         )
         self.draw_plot(row, compared, histories, plot_index)
         if text_rows != self._shown.get("rows"):
