@@ -61,7 +61,12 @@ def add_sweep_parser(subparsers: argparse._SubParsersAction) -> None:
         options = [flag, "--seeds"] if flag == "--seed" else [flag]
         choices = f" ({'|'.join(kind)})" if isinstance(kind, tuple) else ""
         parser.add_argument(*options, default=None, metavar="A,B,…", help=text + choices)
-    parser.add_argument("--name", default=None, metavar="NAME", help="the sweep's name (default: sweep-DATE-TIME)")
+    parser.add_argument(
+        "--name",
+        default=None,
+        metavar="NAME",
+        help="the sweep's name, which starts its runs' names (default: sweep-N, the next free number)",
+    )
     parser.add_argument(
         "--runs-dir", default=None, metavar="DIR", help=f"where runs live (default: {default_runs_root()})"
     )
@@ -169,7 +174,7 @@ def run_sweep(args: argparse.Namespace) -> int:
         for flag, _, _ in CONFIG_OPTIONS
         if getattr(args, flag[2:].replace("-", "_")) is not None
     }
-    name = args.name or default_sweep_name()
+    name = args.name or default_sweep_name(root)
     try:
         limit = queue.check_max_parallel(args.max_parallel) if args.max_parallel is not None else None
         plan = plan_sweep(args.job, args.preset or "default", options, limit=None if args.yes else 100)

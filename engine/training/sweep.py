@@ -112,8 +112,13 @@ def _check_value(job: str, preset: str | None, fixed: dict[str, str], name: str,
         raise SweepError(f"{flag(name)} {value}: {_lower_first(str(error))}") from None
 
 
-def default_sweep_name() -> str:
-    return time.strftime("sweep-%Y%m%d-%H%M%S")
+def default_sweep_name(root: str | Path) -> str:
+    """sweep-N, the first number free in `root`: short, so its runs' names (sweep-3-07) fit the runs table."""
+    taken = set(sweep_names(root))
+    number = len(taken) + 1
+    while f"sweep-{number}" in taken or any((Path(root).expanduser()).glob(f"sweep-{number}-*")):
+        number += 1
+    return f"sweep-{number}"
 
 
 def run_names(sweep: str, count: int) -> list[str]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from engine.stepper.scenario import PRESETS, config_from_strings
 from tests.tui.conftest import settle, stepper
 from tui.app import RnnTuiApp
@@ -152,3 +154,36 @@ def test_inspector_heatmap_160x48(snap_compare, tmp_path):
     app = RnnTuiApp(runs_root=tmp_path, run="charlm-snap")
     keys = ("4", *["right"] * 12, "right_square_bracket")
     assert snap_compare(app, terminal_size=(160, 48), run_before=_inspected(keys, TEXT * 3))
+
+
+def _queued_sweep_root(tmp_path):
+    """A running run holding the one slot, a run queued by hand and a two-run sweep queued behind it."""
+    from engine.training import queue
+    from engine.training.config import parse_train_config
+    from engine.training.sweep import plan_sweep, queue_sweep
+    from tests.tui.train.test_train_pane import make_run
+
+    root = tmp_path / "runs"
+    make_run(root, "20261128-100000-charlm-aaaa", records=12)
+    queue.enqueue(root, [(parse_train_config("charlm", "default", data="tiny.txt"), "20261128-110000-charlm-cccc")])
+    queue_sweep(root, "lr-grid", plan_sweep("charlm", "default", {"data": "tiny.txt", "lr": "1e-3,1e-2"}))
+    return root
+
+
+async def _select_a_queued_sweep_run(pilot) -> None:
+    from tests.tui.conftest import wait_until
+
+    await pilot.press("f3")
+    pane = pilot.app.query_one("#train-pane")
+    await wait_until(pilot, lambda: len(pane.rows) == 4)
+    await pilot.press("down")  # rows go newest name first: the sweep's first run, second in line
+    await wait_until(pilot, lambda: pane.selected is not None and pane.selected.name == "lr-grid-1")
+    await wait_until(pilot, lambda: pane.plotted is not None)
+    await pilot.pause()
+
+
+@pytest.mark.parametrize("size", [(80, 24), (160, 48)])
+def test_train_pane_queue_and_sweep(snap_compare, tmp_path, monkeypatch, size):
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")  # one slot, held by the running run: nothing starts
+    root = _queued_sweep_root(tmp_path)
+    assert snap_compare(RnnTuiApp(runs_root=root), terminal_size=size, run_before=_select_a_queued_sweep_run)

@@ -113,12 +113,15 @@ class RunView(Vertical):
         progress = self.query_one("#run-progress", ProgressBar)
         # Not before the bar has its width: it rounds the fraction to the half cells of its width then.
         laid_out = progress.query_one("#bar").size.width > 0
-        if laid_out and (progress.total, progress.progress) != (s.total or None, s.step):
-            progress.update(total=s.total or None, progress=s.step)
+        # A queued run has not begun: an empty bar, not the bouncing one of a job that does not know its length yet.
+        total = 1 if s.state == "queued" and not s.total else s.total or None
+        if laid_out and (progress.total, progress.progress) != (total, s.step):
+            progress.update(total=total, progress=s.step)
         eta = fmt_duration(s.eta_s)
+        waiting = "not started" if row.queue_position is None else f"waiting: place {row.queue_position} in the queue"
         self._show(
             "#run-speed",
-            f"{s.step}/{s.total}"
+            (waiting if s.state == "queued" and not s.step else f"{s.step}/{s.total}")
             + (f" · ETA {eta}" if eta else "")
             + (f" · {fmt_speed(s.throughput, s.throughput_unit)}" if s.throughput and s.state == "running" else "")
             + (f" · {row.usage.describe()}" if row.usage is not None and s.state in ("running", "paused") else ""),

@@ -133,3 +133,12 @@ def test_a_damaged_manifest_is_one_sentence(runs_root):
         sweep.ranked(runs_root, "broken")
     assert_one_sentence(str(error.value))
     assert sweep.membership(runs_root) == {}
+
+
+def test_default_names_are_short_and_free(runs_root, text_file):
+    plan = sweep.plan_sweep("charlm", "default", {"data": str(text_file), "lr": "1e-3,1e-2"})
+    assert sweep.default_sweep_name(runs_root) == "sweep-1"
+    sweep.queue_sweep(runs_root, sweep.default_sweep_name(runs_root), plan)
+    queue.enqueue(runs_root, [(charlm_config(text_file), "sweep-2-1")])  # a run by hand that the next would clash with
+    assert sweep.default_sweep_name(runs_root) == "sweep-3"
+    assert [run.name for run in sweep.queue_sweep(runs_root, "sweep-3", plan)] == ["sweep-3-1", "sweep-3-2"]
