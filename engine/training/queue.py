@@ -43,6 +43,7 @@ QUEUE_DIR = ".queue"
 MAX_PARALLEL_LIMIT = 256
 SCHEDULER_INTERVAL_S = 1.0
 BUSY_STATES = ("running", "paused")
+TAKE_OVER_S = 120.0  # a started job marks its run running within this (it does so first thing)
 
 #: How the queue starts a run: (run, CUDA_VISIBLE_DEVICES or None) -> the job's pid. Tests pass their own.
 Starter = Callable[[RunDir, "str | None"], int]
@@ -153,18 +154,31 @@ def _remove_entry(root: str | Path, name: str) -> None:
 
 
 def launched(root: str | Path) -> list[Launched]:
-    """Runs the queue started whose job process is still alive (records of ended ones are removed)."""
+    """Runs the queue started whose job is still on: records of the others are removed.
+
+    A record lasts while its process lives and its run has not ended. A run still "queued" long after
+    its start (TAKE_OVER_S) was never taken over by its job: the pid is someone else's (reused after
+    a reboot), so the record goes rather than hold a slot for ever.
+    """
     alive = []
     try:
         paths = list(_launched_dir(root).glob("*.json"))
     except OSError:
         return []
+    now = time.time()
     for path in paths:
         data = _read_json(path)
         pid = data.get("pid") if isinstance(data, dict) else None
-        if isinstance(pid, int) and not isinstance(pid, bool) and pid_alive(pid):
-            gpu = data.get("gpu") if isinstance(data, dict) else None
-            alive.append(Launched(path.stem, pid, float(data.get("at") or 0), gpu if isinstance(gpu, str) else None))
+        at = data.get("at") if isinstance(data, dict) else None
+        at = float(at) if isinstance(at, int | float) and not isinstance(at, bool) else 0.0
+        on = isinstance(pid, int) and not isinstance(pid, bool) and pid_alive(pid)
+        if on:
+            state = RunDir(Path(root).expanduser() / path.stem).status().state
+            on = state in BUSY_STATES or (state == "queued" and now - at < TAKE_OVER_S)
+        if on:
+            assert isinstance(pid, int) and isinstance(data, dict)
+            gpu = data.get("gpu")
+            alive.append(Launched(path.stem, pid, at, gpu if isinstance(gpu, str) else None))
         else:
             path.unlink(missing_ok=True)
     return alive

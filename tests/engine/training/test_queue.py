@@ -323,3 +323,18 @@ def test_the_scheduler_serves_a_root_once(runs_root, text_file, sleepers):
     assert queue.serve(runs_root, start=start) == 0  # a second scheduler leaves at once (else this would hang)
     RunDir(runs_root / "busy").write_status(RunStatus(state="done"))
     assert done.wait(timeout=10) and start.order == ["run-0"]
+
+
+def test_a_start_record_holds_a_slot_only_while_its_job_is_on(runs_root, text_file, sleepers):
+    """After a reboot a recorded pid may be someone else's: a run never taken over, or ended, frees its slot."""
+    queue_runs(runs_root, text_file, 2)
+    start = FakeStarter(sleepers)
+    assert queue.tick(runs_root, start=start) == ["run-0"]
+    record = runs_root / ".queue/launched/run-0.json"
+    data = json.loads(record.read_text())
+    assert queue.tick(runs_root, start=start) == []  # just started: the job has not marked itself yet
+    record.write_text(json.dumps({**data, "at": data["at"] - queue.TAKE_OVER_S - 1}))
+    assert queue.tick(runs_root, start=start) == ["run-1"]  # never taken over: not our job
+    assert not record.exists()
+    RunDir(runs_root / "run-1").write_status(RunStatus(state="done"))
+    assert queue.launched(runs_root) == []  # ended: its record goes though its pid lives on
