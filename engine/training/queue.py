@@ -37,7 +37,7 @@ from typing import IO, Any
 from engine.training.config import TrainConfig
 from engine.training.jobs import child_env, create_run, start_job
 from engine.training.runmeta import MetaError, update_meta
-from engine.training.runs import RunDir, RunError, atomic_write_json, list_runs, pid_alive
+from engine.training.runs import RunDir, RunError, atomic_write_json, pid_alive
 
 QUEUE_DIR = ".queue"
 MAX_PARALLEL_LIMIT = 256
@@ -342,10 +342,41 @@ def busy(root: str | Path) -> tuple[set[str], set[str]]:
     started = launched(root)
     names = {item.run for item in started}
     gpus = {item.gpu for item in started if item.gpu is not None}
-    for run in list_runs(root):
-        if run.name not in names and run.status().state in BUSY_STATES:
-            names.add(run.name)
-    return names, gpus
+    return names | _running_runs(Path(root).expanduser()), gpus
+
+
+#: status.json path -> (its (mtime_ns, inode), state, pid): a scheduler re-reads only the statuses that changed
+#: (each write replaces the file, so a new inode tells a change within one tick of the clock).
+_seen_states: dict[Path, tuple[tuple[int, int], str, int | None]] = {}
+
+
+def _running_runs(root: Path) -> set[str]:
+    """The runs under `root` that are running or paused with their job alive (as RunDir.status reads them).
+
+    A tick looks at every run, many times a minute: each status.json is stat'ed, and read only when it changed.
+    """
+    found: set[str] = set()
+    try:
+        entries = [entry for entry in os.scandir(root) if not entry.name.startswith(".") and entry.is_dir()]
+    except OSError:
+        return found
+    for entry in entries:
+        path = Path(entry.path) / "status.json"
+        try:
+            stat = path.stat()
+        except OSError:
+            continue
+        mtime = (stat.st_mtime_ns, stat.st_ino)
+        known = _seen_states.get(path)
+        if known is None or known[0] != mtime:
+            data = _read_json(path)
+            state = data.get("state") if isinstance(data, dict) else None
+            pid = data.get("pid") if isinstance(data, dict) else None
+            known = (mtime, state if isinstance(state, str) else "", pid if isinstance(pid, int) else None)
+            _seen_states[path] = known
+        if known[1] in BUSY_STATES and (known[2] is None or pid_alive(known[2])):
+            found.add(entry.name)
+    return found
 
 
 def _fail(run: RunDir, message: str) -> None:

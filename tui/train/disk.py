@@ -78,15 +78,17 @@ def read_snapshot(
     with_log: bool,
     meter: UsageMeter | None = None,
     measure_all: bool = False,
+    serve_queue: bool = True,
 ) -> Snapshot:
     """The runs, the metric records after each watched run's offset, and the selected run's sample (or log).
 
-    First the root's queue is served (queued runs start here when slots are free, as in the
-    scheduler process). With a `meter`, the selected run's job is measured (every running job's with
+    First, with `serve_queue`, the root's queue is served (queued runs start here when slots are
+    free, as in the scheduler process). With a `meter`, the selected run's job is measured (every running job's with
     `measure_all`).
     """
     try:
-        queue.tick(root)
+        if serve_queue:
+            queue.tick(root)
         rows = read_rows(root)
     except RunError as error:
         return Snapshot(rows=[], error=str(error))

@@ -10,6 +10,7 @@ quitting or crashing the UI loses nothing.
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
     from tui.train.form import NewRun
 
 POLL_INTERVAL_S = 0.25  # 4 Hz: light over SSH
+QUEUE_INTERVAL_S = 2.0  # how often a poll also serves the queue (each look stats every run)
 NOTICE_S = 8.0  # how long a notice stays under the table
 ERROR_S = 30.0  # and an error
 
@@ -94,6 +96,7 @@ class TrainPane(Widget):
         self._message_timer: Timer | None = None
         self.data_paths: dict[str, str] = {}  # job -> the data source last typed in the new-run form
         self.meter = UsageMeter()  # used only by the polling thread, one read at a time
+        self._queue_served = -QUEUE_INTERVAL_S  # when a poll last served the queue (monotonic clock)
 
     def compose(self) -> ComposeResult:
         yield RunsTable(id="runs", cursor_type="row")
@@ -122,13 +125,24 @@ class TrainPane(Widget):
             return
         watched = [run for run in (self.selected, self.compared) if run is not None]
         offsets = {run.path: self.histories.get(run.path, History()).offset for run in watched}
-        self.read_disk(self.runs_root, self.selected, offsets, self.show_log, self.show_cost)
+        serve = time.monotonic() - self._queue_served >= QUEUE_INTERVAL_S
+        if serve:
+            self._queue_served = time.monotonic()
+        self.read_disk(self.runs_root, self.selected, offsets, self.show_log, self.show_cost, serve)
 
     @work(thread=True, group="train-poll", exit_on_error=False)
     def read_disk(
-        self, root: Path, selected: RunDir | None, offsets: dict[Path, int], with_log: bool, every_cost: bool
+        self,
+        root: Path,
+        selected: RunDir | None,
+        offsets: dict[Path, int],
+        with_log: bool,
+        every_cost: bool,
+        serve_queue: bool,
     ) -> Snapshot:
-        return read_snapshot(root, selected, offsets, with_log, self.meter, measure_all=every_cost)
+        return read_snapshot(
+            root, selected, offsets, with_log, self.meter, measure_all=every_cost, serve_queue=serve_queue
+        )
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.worker.group != "train-poll":
