@@ -458,7 +458,14 @@ def run_runs(args: argparse.Namespace) -> int:
         runs = list_runs(root)
     except RunError as error:
         raise InputError(str(error)) from None
+    from engine.training.queue import positions
+    from engine.training.sweep import membership
+
+    places, sweeps = positions(root), membership(root)
     rows = [_run_row(run) for run in runs]
+    for row in rows:
+        row["queue_position"] = places.get(row["name"]) if row["state"] == "queued" else None
+        row["sweep"] = sweeps.get(row["name"])
     if args.json:
         json.dump(rows, sys.stdout)
         sys.stdout.write("\n")
@@ -480,7 +487,8 @@ def run_runs(args: argparse.Namespace) -> int:
         speed = fmt_speed(row["throughput"], row["throughput_unit"])
         best = fmt_best(row["best_metric"], row["best_value"])
         eta = fmt_duration(row["eta_s"])
-        cells = [row["name"], row["job"], row["state"], row["device"], step, eta, speed, best]
+        state = f"{row['state']} #{row['queue_position']}" if row["queue_position"] else row["state"]
+        cells = [row["name"], row["job"], state, row["device"], step, eta, speed, best]
         if tested:
             cells.append(f"{row['test_acc']:.4f}" if row["test_acc"] is not None else "")
         table.add_row(*cells)

@@ -54,6 +54,15 @@ def test_queue_list_reorder_cancel(capsys, runs_root, text_file, held_slot):
     assert main(["queue", "down", "a", *root]) == 0
     assert main(["queue", "cancel", "b", *root]) == 0
     assert list(queue.positions(runs_root)) == ["c", "a"] and not (runs_root / "b").exists()
+    assert main(["runs", "--json", *root]) == 0
+    listed = {row["name"]: row for row in json.loads(capsys.readouterr().out)}
+    assert (listed["c"]["queue_position"], listed["a"]["queue_position"], listed["by-hand"]["queue_position"]) == (
+        1,
+        2,
+        None,
+    )
+    assert main(["runs", *root]) == 0
+    assert "queued #2" in capsys.readouterr().out
     assert main(["queue", "list", *root]) == 0
     captured = capsys.readouterr()
     assert "1 running of at most 1 at once · 2 queued" in captured.err and "LSTM E16 H32" in captured.out
@@ -115,6 +124,11 @@ def test_a_sweep_trains_in_turn_and_prints_its_ranking(capsys, runs_root, text_f
     rows = json.loads(capsys.readouterr().out)
     assert [row["rank"] for row in rows] == [1, 2] and {row["settings"]["lr"] for row in rows} == {"1e-3", "3e-2"}
     assert [round(row["best_value"], 4) for row in rows] == losses
+    assert main(["runs", "--runs-dir", str(runs_root), "--json"]) == 0
+    assert {row["name"]: row["sweep"] for row in json.loads(capsys.readouterr().out)} == {
+        "tiny-1": "tiny",
+        "tiny-2": "tiny",
+    }
     first, second = (json.loads((runs_root / name / "status.json").read_text()) for name in ("tiny-1", "tiny-2"))
     assert second["started_at"] >= first["updated_at"]  # one at a time, first in line first
     wait_for(lambda: not list((runs_root / ".queue/entries").iterdir()))
