@@ -353,7 +353,8 @@ _seen_states: dict[Path, tuple[tuple[int, int], str, int | None]] = {}
 def _running_runs(root: Path) -> set[str]:
     """The runs under `root` that are running or paused with their job alive (as RunDir.status reads them).
 
-    A tick looks at every run, many times a minute: each status.json is stat'ed, and read only when it changed.
+    A tick looks at every run, many times a minute: each status.json is stat'ed and read only when it
+    changed, and only a run that says it is running or paused has its job's lock asked.
     """
     found: set[str] = set()
     try:
@@ -374,7 +375,7 @@ def _running_runs(root: Path) -> set[str]:
             pid = data.get("pid") if isinstance(data, dict) else None
             known = (mtime, state if isinstance(state, str) else "", pid if isinstance(pid, int) else None)
             _seen_states[path] = known
-        if known[1] in BUSY_STATES and (known[2] is None or pid_alive(known[2])):
+        if known[1] in BUSY_STATES and RunDir(entry.path).job_alive():  # as RunDir.status judges it
             found.add(entry.name)
     return found
 

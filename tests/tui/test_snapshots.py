@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from engine.stepper.scenario import PRESETS, config_from_strings
@@ -164,7 +166,7 @@ def _queued_sweep_root(tmp_path):
     from tests.tui.train.test_train_pane import make_run
 
     root = tmp_path / "runs"
-    make_run(root, "20261128-100000-charlm-aaaa", records=12)
+    make_run(root, "20261128-100000-charlm-aaaa", records=12, pid=os.getpid())  # this process plays its job
     queue.enqueue(root, [(parse_train_config("charlm", "default", data="tiny.txt"), "20261128-110000-charlm-cccc")])
     queue_sweep(root, "lr-grid", plan_sweep("charlm", "default", {"data": "tiny.txt", "lr": "1e-3,1e-2"}))
     return root

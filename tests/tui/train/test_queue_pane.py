@@ -33,10 +33,10 @@ def text_file(tmp_path):
     return path
 
 
-def queued_root(tmp_path, text_file, busy_pid=None):
-    """A root whose one slot is held by a running run, with three runs queued behind it."""
+def queued_root(tmp_path, text_file):
+    """A root whose one slot is held by a running run (this process plays its job), with three runs queued behind it."""
     root = tmp_path / "runs"
-    make_run(root, "20261128-100000-charlm-busy", pid=busy_pid)
+    make_run(root, "20261128-100000-charlm-busy", pid=os.getpid())
     config = parse_train_config("charlm", "default", data=str(text_file), **TINY)
     queue.enqueue(root, [(config, name) for name in ("q-a", "q-b", "q-c")])
     return root
@@ -136,7 +136,7 @@ async def test_the_forms_queue_button_queues_instead_of_starting(tmp_path, text_
 
 
 async def test_a_sweep_gets_a_column_and_a_running_job_shows_its_cost(tmp_path, text_file):
-    root = queued_root(tmp_path, text_file, busy_pid=os.getpid())  # this process plays the running job
+    root = queued_root(tmp_path, text_file)
     plan = plan_sweep("charlm", "default", {"data": str(text_file), "lr": "1e-3,1e-2"})
     queue_sweep(root, "grid", plan)
     app = RnnTuiApp(runs_root=root)
