@@ -74,7 +74,7 @@ CONFIG_OPTIONS: tuple[tuple[str, Any, str], ...] = (
     ("--log-every", "N", "steps between metrics records"),
     ("--sample-every", "N", "charlm: steps between samples (0: never)"),
     ("--device", DEVICES, "where to train (auto: CUDA, then MPS, then CPU)"),
-    ("--amp", AMP_MODES, "mixed precision (auto: bf16 on CUDA and AMX CPUs)"),
+    ("--amp", AMP_MODES, "mixed precision (auto: bf16 on CUDA and on CPUs with AMX or AVX512-BF16)"),
     (
         "--threads",
         "N",

@@ -238,6 +238,18 @@ def test_input_the_job_cannot_use_fails_with_one_sentence(runs_root, text_file, 
     assert_one_sentence(status.error)
 
 
+@pytest.mark.parametrize(
+    ("amx", "avx512_bf16", "expected"),
+    [(False, False, None), (True, False, torch.bfloat16), (False, True, torch.bfloat16)],
+)
+def test_auto_mixed_precision_follows_the_cpus_native_bf16(monkeypatch, amx, avx512_bf16, expected):
+    # AVX512-BF16 without AMX (AMD EPYC) trains the default model ~1.3x faster in bf16: "auto" must take it.
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: amx, raising=False)
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: avx512_bf16, raising=False)
+    assert resolve_amp("auto", torch.device("cpu")) == expected
+    assert resolve_amp("off", torch.device("cpu")) is None
+
+
 def test_devices_mixed_precision_and_the_schedule():
     assert resolve_device("cpu").type == "cpu"
     assert resolve_device("auto").type in ("cpu", "cuda", "mps")
