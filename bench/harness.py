@@ -201,7 +201,8 @@ def run_job(
     cpu_before = children_cpu_s()
     start = time.perf_counter()
     run = create_run(runs_dir, config)
-    pid = start_job(run).pid
+    job = start_job(run)
+    pid = job.pid
     offset = 0
     asked_at: float | None = None
     signals_sent = 0
@@ -243,7 +244,9 @@ def run_job(
             _signal(pid, signal.SIGKILL)
         raise
     process.wall_s = time.perf_counter() - start
-    process.cpu_s = children_cpu_s() - cpu_before  # the job is our child, reaped by start_job's thread once it ends
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        job.process.wait(30)  # reaped (a zombie already counts as ended above), so its CPU time is counted
+    process.cpu_s = children_cpu_s() - cpu_before
     status = run.status()
     process.state = status.state
     if status.state == "failed":
