@@ -27,7 +27,9 @@ def test_a_killed_job_resumes_from_its_checkpoint_and_ends_as_if_never_killed(ru
     # Kill mid-run, past a checkpoint, wherever the job happens to be (it may be writing one).
     wait_for(lambda: run.status().extra.get("checkpoint_step", 0) >= 100 and run.status().step > 120)
     os.kill(pid, signal.SIGKILL)
-    wait_for(lambda: not pid_alive(pid))
+    # A killed multi-threaded process is a zombie (pid_alive: no) a moment before its last thread has
+    # gone and the OS has dropped its lock (job_alive: still yes); the run reads failed from then on.
+    wait_for(lambda: not pid_alive(pid) and not run.job_alive())
     killed = run.status()
     assert killed.state == "failed" and "ended without a word" in killed.error
     saved = load_checkpoint(run.checkpoints / "last.pt")
