@@ -41,7 +41,7 @@ def one_thread():
 
 def finish(run: RunDir, pid: int, *states: str) -> RunStatus:
     """The run's status once its launcher (and so every rank) has ended."""
-    wait_for(lambda: not pid_alive(pid), timeout=240)
+    wait_for(lambda: not pid_alive(pid) and not run.job_alive(), timeout=240)  # the lock goes with its last thread
     status = run.status()
     assert status.state in states, f"{status.state}: {status.error}\n" + "\n".join(run.log_tail(40))
     return status

@@ -61,7 +61,7 @@ def test_a_job_is_never_trained_by_two_processes(runs_root, text_file):
     assert worker.main([str(run.path)]) == 3  # the lock is held by the job process
     run.request("stop")
     assert wait_for_state(run, "stopped", "failed").state == "stopped"
-    wait_for(lambda: not pid_alive(pid))
+    wait_for(lambda: not pid_alive(pid) and not run.job_alive())
     with pytest.raises(RunError, match="is stopped; resume it instead"):
         start_job(run)
     assert find_run(runs_root, run.name) == run and find_run(runs_root, str(run.path)) == run
