@@ -2,15 +2,27 @@
 
 `read_snapshot` runs in the pane's thread worker (it touches only the disk, never a widget); the pane
 applies the `Snapshot` it returns on the event loop. Run directories are engine.training.runs'.
+
+A root may hold a thousand runs (sweeps make them by the hundred), so a poll reads only what changed:
+`RunIndex` lists the root again only when its mtime moves, re-reads a run's status.json or meta.json
+only when its mtime, inode or size moves, reads config.json once, and looks at finished runs once a
+second (every FULL_EVERY polls) while active ones are looked at on every poll. A row that did not
+change is the same `RunRow` object as before, so the table skips it without comparing cells.
 """
 
 from __future__ import annotations
 
+import json
+import math
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from engine.training.runs import RunDir, RunError, RunStatus, list_runs
+from engine.training.runmeta import RunMeta, read_meta
+from engine.training.runs import ACTIVE_STATES, RunDir, RunError, RunStatus, pid_alive
+
+FULL_EVERY = 4  # polls between looks at runs that are not active (4 Hz polls: once a second)
 
 
 @dataclass
@@ -20,6 +32,125 @@ class RunRow:
     run: RunDir
     job: str
     status: RunStatus
+    meta: RunMeta = field(default_factory=RunMeta)
+    config: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def label(self) -> str:
+        """The run's display name, else its id (its directory's name)."""
+        return self.meta.label(self.run.name)
+
+
+def _stamp(path: Path) -> tuple[int, int, int] | None:
+    """What tells that a file changed: (mtime_ns, inode, size); None when it is absent."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_mtime_ns, st.st_ino, st.st_size
+
+
+@dataclass
+class _Entry:
+    row: RunRow | None = None  # None: no config.json yet (a run being created), or not a run
+    status_stamp: tuple[int, int, int] | None = None
+    meta_stamp: tuple[int, int, int] | None = None
+
+
+class RunIndex:
+    """The runs under one root, kept up to date by reading only what changed since the last call."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root).expanduser()
+        self._root_stamp: int | None = None
+        self._names: list[str] = []  # newest first
+        self._entries: dict[str, _Entry] = {}
+        self._polls = 0
+        self._files: dict[tuple[Path, tuple[int, int, int] | None], Any] = {}
+
+    def rows(self, watched: tuple[RunDir | None, ...] = ()) -> list[RunRow]:
+        """Every run, newest first; `watched` runs (the selected one) are looked at on every call."""
+        try:
+            root_stamp = os.stat(self.root).st_mtime_ns
+        except FileNotFoundError:
+            self._names, self._entries, self._root_stamp = [], {}, None
+            return []
+        except OSError as error:
+            raise RunError(f"Cannot read the runs directory {self.root} ({error.strerror}).") from None
+        if root_stamp != self._root_stamp:
+            self._list(root_stamp)
+        full = self._polls % FULL_EVERY == 0
+        self._polls += 1
+        watched_names = {run.name for run in watched if run is not None}
+        rows = []
+        for name in self._names:
+            entry = self._entries[name]
+            if entry.row is None or full or name in watched_names or entry.row.status.state in ACTIVE_STATES:
+                self._refresh(name, entry, with_meta=full or entry.row is None or name in watched_names)
+            if entry.row is not None:
+                rows.append(entry.row)
+        return rows
+
+    def latest_sample(self, run: RunDir) -> dict[str, Any] | None:
+        """The run's newest sample, read again only when samples.jsonl changed."""
+        return self._cached(run, run.samples_path, run.latest_sample)
+
+    def log_tail(self, run: RunDir, lines: int) -> list[str]:
+        """The last `lines` of the run's log, read again only when log.txt changed."""
+        return self._cached(run, run.log_path, lambda: run.log_tail(lines))
+
+    def _cached(self, run: RunDir, path: Path, read: Any) -> Any:
+        key = (path, _stamp(path))
+        if key not in self._files:
+            self._files = {k: v for k, v in self._files.items() if k[0] != path}
+            self._files[key] = read()
+        return self._files[key]
+
+    def refresh_meta(self, run: RunDir) -> None:
+        """Read a run's meta.json on the next call even if its stamp looks the same (after an edit here)."""
+        entry = self._entries.get(run.name)
+        if entry is not None:
+            entry.meta_stamp = None
+
+    def _list(self, root_stamp: int) -> None:
+        try:
+            names = [entry.name for entry in os.scandir(self.root) if not entry.name.startswith(".") and entry.is_dir()]
+        except FileNotFoundError:
+            names = []
+        except OSError as error:
+            raise RunError(f"Cannot read the runs directory {self.root} ({error.strerror}).") from None
+        self._root_stamp = root_stamp
+        self._names = sorted(names, reverse=True)
+        self._entries = {name: self._entries.get(name) or _Entry() for name in self._names}
+
+    def _refresh(self, name: str, entry: _Entry, with_meta: bool) -> None:
+        run = RunDir(self.root / name)
+        if entry.row is None:
+            try:
+                config = run.config()
+            except RunError:
+                return  # a directory being created, or not ours: looked at again next time
+            entry.row = RunRow(run=run, job=str(config.get("job", "?")), status=RunStatus(), config=config)
+            entry.status_stamp = entry.meta_stamp = None
+        row = entry.row
+        status_stamp = _stamp(run.status_path)
+        changed = status_stamp != entry.status_stamp or status_stamp is None
+        status = run.status() if changed else row.status
+        if not changed and status.state in ("running", "paused") and status.pid and not pid_alive(status.pid):
+            status = run.status()  # the job died without a word: status() says so
+            changed = True
+        meta = row.meta
+        if with_meta:
+            meta_stamp = _stamp(run.path / "meta.json")
+            if meta_stamp != entry.meta_stamp or (meta_stamp is None and entry.meta_stamp is None):
+                entry.meta_stamp = meta_stamp
+                new_meta = read_meta(run.path) if meta_stamp is not None else RunMeta()
+                if new_meta != meta or new_meta.error != meta.error or dict(new_meta.extra) != dict(meta.extra):
+                    meta = new_meta
+                    changed = True
+        entry.status_stamp = status_stamp
+        if changed and (status != row.status or meta is not row.meta):
+            entry.row = RunRow(run=run, job=row.job, status=status, meta=meta, config=row.config)
 
 
 @dataclass
@@ -50,33 +181,69 @@ class Snapshot:
 
 
 def read_rows(root: Path) -> list[RunRow]:
-    """Every run under `root`, newest first; directories that are not (yet) runs are skipped."""
-    rows = []
-    for run in list_runs(root):
-        try:
-            job = run.job
-        except RunError:
-            continue  # a directory being created, or not ours
-        rows.append(RunRow(run=run, job=job, status=run.status()))
-    return rows
+    """Every run under `root`, newest first, read afresh; directories that are not (yet) runs are skipped."""
+    return RunIndex(root).rows()
 
 
-def read_snapshot(root: Path, selected: RunDir | None, offsets: dict[Path, int], with_log: bool) -> Snapshot:
-    """The runs, the metric records after each watched run's offset, and the selected run's sample (or log)."""
+def read_snapshot(
+    root: Path, selected: RunDir | None, offsets: dict[Path, int], with_log: bool, index: RunIndex | None = None
+) -> Snapshot:
+    """The runs, the metric records after each watched run's offset, and the selected run's sample (or log).
+
+    With an `index` (the pane keeps one), only what changed since its last call is read.
+    """
+    index = index or RunIndex(root)
     try:
-        rows = read_rows(root)
+        rows = index.rows((selected,))
     except RunError as error:
         return Snapshot(rows=[], error=str(error))
     snapshot = Snapshot(rows=rows)
     for path, offset in offsets.items():
         run = RunDir(path)
         try:
-            rewritten = run.metrics_path.stat().st_size < offset  # a resume rewrites metrics.jsonl
+            size = run.metrics_path.stat().st_size
         except FileNotFoundError:
-            rewritten = offset > 0
+            size = 0
+        rewritten = size < offset  # a resume rewrites metrics.jsonl
+        if size == offset and offset:
+            continue  # nothing appended: nothing to read
         records, new_offset = run.read_metrics(0 if rewritten else offset)
         snapshot.new_records[path] = (new_offset, records, rewritten)
     if selected is not None:
-        snapshot.sample = selected.latest_sample()
-        snapshot.log = selected.log_tail(60) if with_log else []  # the view keeps the newest that fit
+        snapshot.sample = index.latest_sample(selected)
+        snapshot.log = index.log_tail(selected, 60) if with_log else []  # the view keeps the newest that fit
     return snapshot
+
+
+def final_figures(row: RunRow) -> dict[str, float]:
+    """A run's closing figures from the end of metrics.jsonl: its last `best_metric` value and its test figures.
+
+    Only the file's tail is read (RunDir.final_metrics reads 16 kB), so a thousand runs take a moment.
+    """
+    figures: dict[str, float] = {}
+    try:
+        with open(row.run.metrics_path, "rb") as handle:
+            handle.seek(0, os.SEEK_END)
+            handle.seek(max(handle.tell() - 16_000, 0))
+            data = handle.read()
+    except OSError:
+        return figures
+    metric = row.status.best_metric or ("val_acc" if row.job == "sentiment" else "val_loss")
+    for line in reversed(data.splitlines()):
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        if not isinstance(record, dict):
+            continue
+        for key, value in record.items():
+            if key.startswith("test_") and record.get("final") and _number(value):
+                figures.setdefault(key, float(value))
+        if "final" not in figures and _number(record.get(metric)):
+            figures["final"] = float(record[metric])
+            break
+    return figures
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
