@@ -733,13 +733,23 @@ def delete_run(run: RunDir) -> None:
     except OSError as error:
         raise RunError(f"Cannot delete the run {name} ({error.strerror or error}).") from None
     with handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise RunError(f"The run {name} is running; stop it (s) before deleting it.") from None
-        except OSError:  # a filesystem without locks: status.json's pid and start time stand in for the lock
-            if run.job_alive():
-                raise RunError(f"The run {name} is running; stop it (s) before deleting it.") from None
+        deadline = time.monotonic() + 1.0  # a viewer's probe, or a delete racing this one, holds it a moment only
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if not run.path.is_dir():
+                    raise RunError(f"The run {name} is already gone (deleted elsewhere?).") from None
+                if time.monotonic() > deadline:
+                    raise RunError(f"The run {name} is running; stop it (s) before deleting it.") from None
+                time.sleep(0.02)
+            except OSError:  # a filesystem without locks: status.json's pid and start time stand in for the lock
+                if run.job_alive():
+                    raise RunError(f"The run {name} is running; stop it (s) before deleting it.") from None
+                break
+        if not run.path.is_dir():  # another delete renamed it away while this one waited for the lock
+            raise RunError(f"The run {name} is already gone (deleted elsewhere?).")
         trash = run.path.parent / f".deleting-{run.name}-{secrets.token_hex(3)}"
         try:
             os.rename(run.path, trash)

@@ -196,7 +196,7 @@ class RunView(Vertical):
                 plt.plot(*thin(xs, ys, limit), marker=marker, color=colour)
             legend.append("  ")
             legend.append(f"{marker} {label}", style=colour)
-        if options.log_y:
+        if options.log_y and all_y:  # (plotext fails on a log axis without data)
             plt.yscale("log")
         elif all_y:
             plt.yticks(*y_ticks(min(all_y), max(all_y), plot.size.height))
