@@ -6,8 +6,9 @@ applies the `Snapshot` it returns on the event loop. Run directories are engine.
 A root may hold a thousand runs (sweeps make them by the hundred), so a poll reads only what changed:
 `RunIndex` lists the root again only when its mtime moves, re-reads a run's status.json or meta.json
 only when its mtime, inode or size moves, reads config.json once, and looks at finished runs once a
-second (every FULL_EVERY polls) while active ones are looked at on every poll. A row that did not
-change is the same `RunRow` object as before, so the table skips it without comparing cells.
+two seconds (every FULL_EVERY polls) while active ones are looked at on every poll. A row that did not
+change is the same `RunRow` object as before, so the table skips it without comparing cells, and
+`version` moves only when some row did, so a pane can skip a quiet poll altogether.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -53,6 +55,7 @@ def _stamp(path: Path) -> tuple[int, int, int] | None:
 @dataclass
 class _Entry:
     row: RunRow | None = None  # None: no config.json yet (a run being created), or not a run
+    dir_stamp: int | None = None  # the run directory's mtime when its files were last looked at
     status_stamp: tuple[int, int, int] | None = None
     meta_stamp: tuple[int, int, int] | None = None
 
@@ -64,8 +67,10 @@ class RunIndex:
         self.root = Path(root).expanduser()
         self._root_stamp: int | None = None
         self._names: list[str] = []  # newest first
+        self._active: list[str] = []  # runs looked at on every call (with folders that are not runs yet)
         self._entries: dict[str, _Entry] = {}
         self._polls = 0
+        self.version = 0  # moves whenever a row, or the list of runs, changes
         self._files: dict[tuple[Path, tuple[int, int, int] | None], Any] = {}
 
     def rows(self, watched: tuple[RunDir | None, ...] = ()) -> list[RunRow]:
@@ -73,22 +78,30 @@ class RunIndex:
         try:
             root_stamp = os.stat(self.root).st_mtime_ns
         except FileNotFoundError:
-            self._names, self._entries, self._root_stamp = [], {}, None
+            if self._names:
+                self.version += 1
+            self._names, self._entries, self._root_stamp, self._active = [], {}, None, []
             return []
         except OSError as error:
             raise RunError(f"Cannot read the runs directory {self.root} ({error.strerror}).") from None
         if root_stamp != self._root_stamp:
             self._list(root_stamp)
+            self.version += 1
         full = self._polls % FULL_EVERY == 0
         self._polls += 1
         watched_names = {run.name for run in watched if run is not None}
-        rows = []
-        for name in self._names:
+        pending = [name for name in self._names if self._entries[name].row is None]  # new, or not a run yet
+        looked_at = (
+            self._names if full else [*self._active, *pending, *(n for n in watched_names if n in self._entries)]
+        )
+        for name in looked_at:
             entry = self._entries[name]
-            if entry.row is None or full or name in watched_names or entry.row.status.state in ACTIVE_STATES:
-                self._refresh(name, entry, with_meta=full or entry.row is None or name in watched_names)
-            if entry.row is not None:
-                rows.append(entry.row)
+            before = entry.row
+            self._refresh(name, entry, with_meta=full or entry.row is None or name in watched_names)
+            if entry.row is not before:
+                self.version += 1
+        rows = [row for name in self._names if (row := self._entries[name].row) is not None]
+        self._active = [row.run.name for row in rows if row.status.state in ACTIVE_STATES]
         return rows
 
     def latest_sample(self, run: RunDir) -> dict[str, Any] | None:
@@ -125,6 +138,20 @@ class RunIndex:
 
     def _refresh(self, name: str, entry: _Entry, with_meta: bool) -> None:
         run = RunDir(self.root / name)
+        try:
+            dir_stamp: int | None = os.stat(run.path).st_mtime_ns
+        except OSError:
+            dir_stamp = None
+        # File times move in coarse ticks: a directory changed within the last second may change again
+        # without its mtime moving, so only an older stamp is trusted to mean "nothing changed".
+        settled = dir_stamp is not None and time.time_ns() - dir_stamp > 1_000_000_000
+        if entry.row is not None and settled and dir_stamp == entry.dir_stamp:
+            status = entry.row.status  # nothing was replaced in the directory: status and meta are as read
+            if status.state in ("running", "paused") and status.pid and not pid_alive(status.pid):
+                row = entry.row  # the job died without a word: status() says so
+                entry.row = RunRow(run=run, job=row.job, status=run.status(), meta=row.meta, config=row.config)
+            return
+        entry.dir_stamp = dir_stamp
         if entry.row is None:
             try:
                 config = run.config()
@@ -174,6 +201,7 @@ class Snapshot:
 
     rows: list[RunRow]
     error: str | None = None
+    version: int = -1  # the index's version: the same as last time means the rows did not change
     # path -> (next offset, records, whether the file was rewritten and history starts over)
     new_records: dict[Path, tuple[int, list[dict[str, Any]], bool]] = field(default_factory=dict)
     sample: dict[str, Any] | None = None
@@ -197,7 +225,7 @@ def read_snapshot(
         rows = index.rows((selected,))
     except RunError as error:
         return Snapshot(rows=[], error=str(error))
-    snapshot = Snapshot(rows=rows)
+    snapshot = Snapshot(rows=rows, version=index.version)
     for path, offset in offsets.items():
         run = RunDir(path)
         try:

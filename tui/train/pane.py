@@ -37,6 +37,7 @@ if TYPE_CHECKING:
 POLL_INTERVAL_S = 0.25  # 4 Hz: light over SSH
 NOTICE_S = 8.0  # how long a notice stays under the table
 ERROR_S = 30.0  # and an error
+KEPT_HISTORIES = 8  # runs whose metric records stay in memory besides those plotted
 
 
 class TrainPane(Widget):
@@ -96,6 +97,8 @@ class TrainPane(Widget):
         self.histories: dict[Path, History] = {}
         self._empty_notice = False
         self._snapshot: Snapshot | None = None
+        self._by_run: dict[RunDir, RunRow] = {}
+        self._dirty = False  # something the pane changed (selection, overlay, filter) needs the next poll drawn
         self._message_timer: Timer | None = None
         self.data_paths: dict[str, str] = {}  # job -> the data source last typed in the new-run form
 
@@ -112,6 +115,7 @@ class TrainPane(Widget):
     def on_resize(self) -> None:
         """A tall terminal lists more runs; a wide one shows every column of the runs table."""
         self.set_class(self.app.size.height >= 36, "-tall")
+        self._dirty = True  # the next poll draws at the new size, even if nothing on disk changed
         if self.rows:
             self.query_one(RunsTable).show_rows(self.rows, frozenset(run.name for run in self.overlay), self.size.width)
 
@@ -121,13 +125,18 @@ class TrainPane(Widget):
         return self.query_one(RunView).plotted
 
     def row_for(self, run: RunDir | None) -> RunRow | None:
-        """The runs table's row of `run`, as of the last poll (None if it is not there)."""
-        return next((row for row in self.rows if row.run == run), None)
+        """The runs table's row of `run`, as of the last poll (None if it is not there or archived away)."""
+        row = self._by_run.get(run) if run is not None else None
+        return row if row is not None and row.meta.archived == self.show_archived else None
 
     # ---------------------------------------------------------------- polling
 
-    def poll(self) -> None:
-        """Read the runs root off the event loop (skipped while a read is still running)."""
+    def poll(self, redraw: bool = False) -> None:
+        """Read the runs root off the event loop (skipped while a read is still running).
+
+        `redraw`: draw what is read even if nothing on disk changed (the selection or the view did).
+        """
+        self._dirty = self._dirty or redraw
         if any(w.group == "train-poll" and w.is_running for w in self.workers):
             return
         watched = [run for run in (self.selected, *self.overlay) if run is not None]
@@ -152,9 +161,22 @@ class TrainPane(Widget):
         if snapshot.error:
             self.set_message(snapshot.error, error=True)
             return
+        previous = self._snapshot
+        quiet = (
+            previous is not None
+            and snapshot.version == previous.version
+            and not snapshot.new_records
+            and snapshot.sample == previous.sample
+            and snapshot.log == previous.log
+            and not self._dirty
+        )
+        self._snapshot = snapshot
+        if quiet:
+            return  # nothing on disk changed since the last poll: nothing to lay out or draw
+        self._dirty = False
         self.all_rows = snapshot.rows
         self.rows = [row for row in self.all_rows if row.meta.archived == self.show_archived]
-        self._snapshot = snapshot
+        self._by_run = {row.run: row for row in self.all_rows}
         run_view = self.query_one(RunView)
         with self.app.batch_update():
             self._update_table()
@@ -162,6 +184,7 @@ class TrainPane(Widget):
                 self.histories.setdefault(path, History()).merge(offset, records, rewritten)
                 if rewritten:
                     run_view.forget_plot()
+            self._forget_histories()
             self._draw()
 
     def _draw(self) -> None:
@@ -174,9 +197,15 @@ class TrainPane(Widget):
         text = run_text(row, self.show_log, self._snapshot.sample, self._snapshot.log, room)
         run_view.show(row, self.overlay_rows(), self.histories, self.plot_index, text, room[1], self.options)
 
+    def _forget_histories(self) -> None:
+        """Keep the records of the runs on the plot and of the last few looked at (10k records are ~10 MB)."""
+        watched = {run.path for run in (self.selected, *self.overlay) if run is not None}
+        for path in list(self.histories)[: max(len(self.histories) - KEPT_HISTORIES, 0)]:
+            if path not in watched:
+                del self.histories[path]
+
     def overlay_rows(self) -> list[RunRow]:
-        by_run = {row.run: row for row in self.all_rows}
-        return [by_run[run] for run in self.overlay if run in by_run]
+        return [self._by_run[run] for run in self.overlay if run in self._by_run]
 
     def _update_table(self) -> None:
         """The table follows the runs on disk; the first run is selected until the user picks one."""
@@ -225,7 +254,7 @@ class TrainPane(Widget):
         if row is not None and row.run != self.selected:
             self.selected = row.run
             self.query_one(RunView).forget_plot()
-            self.poll()
+            self.poll(redraw=True)
 
     def _selected_row(self) -> RunRow | None:
         row = self.row_for(self.selected)
@@ -313,7 +342,7 @@ class TrainPane(Widget):
         self._redraw_plot()
 
     def watch_show_log(self) -> None:
-        self.poll()
+        self.poll(redraw=True)
 
     def action_toggle_log(self) -> None:
         self.show_log = not self.show_log
@@ -339,14 +368,14 @@ class TrainPane(Widget):
                 self.set_message(f"{len(self.overlay)} runs overlaid; m picks the metric, V clears.")
         self.query_one(RunView).forget_plot()
         self.query_one(RunsTable).show_rows(self.rows, frozenset(run.name for run in self.overlay), self.size.width)
-        self.poll()
+        self.poll(redraw=True)
 
     def action_clear_overlay(self) -> None:
         self.overlay = []
         self.set_message("No runs overlaid.")
         self.query_one(RunView).forget_plot()
         self.query_one(RunsTable).show_rows(self.rows, frozenset(), self.size.width)
-        self.poll()
+        self.poll(redraw=True)
 
     def action_hparams(self) -> None:
         from tui.train.hparams import HParamsScreen
@@ -366,7 +395,7 @@ class TrainPane(Widget):
             self.selected = runs[0]
         self.set_message(f"{len(runs)} runs overlaid from the table; m picks the metric, V clears.")
         self.query_one(RunView).forget_plot()
-        self.poll()
+        self.poll(redraw=True)
 
     def action_edit(self) -> None:
         from tui.train.manage import EditRunForm
@@ -389,7 +418,7 @@ class TrainPane(Widget):
             return
         self.index.refresh_meta(run)
         self.set_message(f"Saved {meta.label(run.name)}" + (f" ({run.name})." if meta.display_name else "."))
-        self.poll()
+        self.poll(redraw=True)
 
     def action_archive(self) -> None:
         row = self._selected_row()
@@ -405,7 +434,7 @@ class TrainPane(Widget):
             self.set_message(f"Archived {row.label}: hidden from the list (A shows archived runs, a restores).")
         else:
             self.set_message(f"Restored {row.label} from the archive.")
-        self.poll()
+        self.poll(redraw=True)
 
     def watch_show_archived(self) -> None:
         if not self.is_mounted:
@@ -416,7 +445,7 @@ class TrainPane(Widget):
             else "Showing runs that are not archived."
         )
         self.selected = None
-        self.poll()
+        self.poll(redraw=True)
 
     def action_toggle_archived(self) -> None:
         self.show_archived = not self.show_archived
@@ -460,7 +489,7 @@ class TrainPane(Widget):
         if self.selected == run:
             self.selected = None
         self.set_message(f"Deleted {label} ({run.name}).")
-        self.poll()
+        self.poll(redraw=True)
 
     def action_new_run(self) -> None:
         from tui.train.form import TrainForm
@@ -490,7 +519,7 @@ class TrainPane(Widget):
             return
         verb = "Resumed" if resume else "Started"
         self.set_message(f"{verb} {run.name} (pid {job.pid}); its log is {run.log_path}.")
-        self.poll()
+        self.poll(redraw=True)
 
     def active_runs(self) -> list[RunDir]:
         """Runs whose job process is alive, read fresh from disk (for the quit question)."""
