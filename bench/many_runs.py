@@ -225,7 +225,9 @@ def main() -> int:
             results[name] = _measure(tree, root, args.runs, args.idle, args.keys)
             print(f"  measured {name}", flush=True)
         print()
-        print(f"  {'':<12} {'runs':>9} {'runs --json':>11} {'open':>9} {'idle CPU':>9} {'keys p50':>8} {'p95':>6} {'max':>9}")
+        print(
+            f"  {'':<12} {'runs':>9} {'runs --json':>11} {'open':>9} {'idle CPU':>9} {'keys p50':>8} {'p95':>6} {'max':>9}"
+        )
         for name, figures in results.items():
             print(_row(name[:12], figures))
         print("  targets       ≤ 1 s                  ≤ 2 s     ≤ 5 %          p95 ≤ 100 ms")

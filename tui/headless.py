@@ -20,6 +20,8 @@ import sys
 import time
 from typing import Any
 
+from rich.cells import cell_len
+
 from engine.cells import CELL_NAMES
 from engine.devices import DEVICES
 from engine.training.config import (
@@ -409,16 +411,11 @@ def run_runs(args: argparse.Namespace) -> int:
         else:
             print(f"no runs in {root}", file=sys.stderr)
         return 0
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table(box=None, pad_edge=False)
     tested = any(row["test_acc"] is not None for row in rows)  # the column only where a run has the figure
     named = any(row["display_name"] for row in rows)  # and the name and tags only where a run has them
     tagged = any(row["tags"] for row in rows)
     columns = ["run", *(["name"] if named else []), "job", "state", "device", "step", "ETA", "throughput", "best"]
-    for column in columns + (["test acc"] if tested else []) + (["tags"] if tagged else []):
-        table.add_column(column, no_wrap=True)
+    table = [columns + (["test acc"] if tested else []) + (["tags"] if tagged else [])]
     for row in rows:
         step = f"{row['step']:,}/{row['total']:,}" if row["total"] else f"{row['step']:,}"
         speed = fmt_speed(row["throughput"], row["throughput_unit"])
@@ -430,16 +427,28 @@ def run_runs(args: argparse.Namespace) -> int:
             cells.append(f"{row['test_acc']:.4f}" if row["test_acc"] is not None else "")
         if tagged:
             cells.append(" ".join(row["tags"]))
-        table.add_row(*cells, style="dim" if row["archived"] else None)
-    # A pipe has no width: wide enough that no column is cut (a terminal gets what it has).
-    width = shutil.get_terminal_size().columns if sys.stdout.isatty() else 240
-    Console(width=max(width, 100), highlight=False).print(table, markup=False)
+        table.append(cells)
+    print(_plain_table(table))
     return 0
+
+
+def _plain_table(table: list[list[str]]) -> str:
+    """Columns padded to their widest cell, two spaces apart, nothing cut (a pipe or a terminal alike).
+
+    Plain text, not a Rich table: a thousand runs print in milliseconds instead of seconds.
+    """
+    widths = [max(cell_len(row[index]) for row in table) for index in range(len(table[0]))]
+    lines = []
+    for row in table:
+        padded = [cell + " " * (width - cell_len(cell)) for cell, width in zip(row, widths, strict=True)]
+        lines.append("  ".join(padded).rstrip())
+    return "\n".join(lines)
 
 
 def _run_row(run: RunDir, meta: RunMeta | None = None) -> dict[str, Any]:
     status = run.status()
     meta = meta or read_meta(run.path)
+    final = run.final_metrics() or {}
     try:
         job = run.job
     except RunError:
@@ -459,8 +468,8 @@ def _run_row(run: RunDir, meta: RunMeta | None = None) -> dict[str, Any]:
         "throughput_unit": status.throughput_unit,
         "best_metric": status.best_metric,
         "best_value": status.best_value,
-        "test_acc": _final_figure(run, "test_acc"),
-        "test_loss": _final_figure(run, "test_loss"),
+        "test_acc": _figure(final, "test_acc"),
+        "test_loss": _figure(final, "test_loss"),
         "error": status.error,
         "display_name": meta.display_name,
         "notes": meta.notes,
@@ -471,7 +480,7 @@ def _run_row(run: RunDir, meta: RunMeta | None = None) -> dict[str, Any]:
     }
 
 
-def _final_figure(run: RunDir, name: str) -> float | None:
+def _figure(final: dict[str, Any], name: str) -> float | None:
     """A figure of the run's closing record (the held-out test set of a sentiment run), or None."""
-    value = (run.final_metrics() or {}).get(name)
+    value = final.get(name)
     return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None

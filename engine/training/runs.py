@@ -554,6 +554,8 @@ class RunDir:
         except FileNotFoundError:
             return None
         for line in reversed(data.splitlines()):
+            if b'"final"' not in line:
+                continue  # most records are not it: no need to parse them
             try:
                 record = json.loads(line)
             except ValueError:

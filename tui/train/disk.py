@@ -23,6 +23,7 @@ from typing import Any
 
 from engine.training.runmeta import RunMeta, read_meta
 from engine.training.runs import ACTIVE_STATES, RunDir, RunError, RunStatus, pid_alive
+from tui.train.curves import Columns, columns_of
 
 FULL_EVERY = 4  # polls between looks at runs that are not active (4 Hz polls: once a second)
 
@@ -186,13 +187,23 @@ class History:
 
     offset: int = 0
     records: list[dict[str, Any]] = field(default_factory=list)
+    columns: Columns = field(default_factory=dict)  # the records' metrics as columns, for the plot
 
-    def merge(self, offset: int, records: list[dict[str, Any]], rewritten: bool) -> None:
-        """Add the records read up to `offset`; a rewritten file (a resume) starts the history over."""
+    def merge(
+        self, offset: int, records: list[dict[str, Any]], rewritten: bool, columns: Columns | None = None
+    ) -> None:
+        """Add the records read up to `offset` (and their `columns`, if the reader made them already);
+        a rewritten file (a resume) starts the history over."""
         if rewritten:
             self.records.clear()
+            self.columns = {}
         self.offset = offset
         self.records.extend(records)
+        for key, (steps, times, values) in (columns if columns is not None else columns_of(records)).items():
+            mine = self.columns.setdefault(key, ([], [], []))
+            mine[0].extend(steps)
+            mine[1].extend(times)
+            mine[2].extend(values)
 
 
 @dataclass
@@ -202,8 +213,8 @@ class Snapshot:
     rows: list[RunRow]
     error: str | None = None
     version: int = -1  # the index's version: the same as last time means the rows did not change
-    # path -> (next offset, records, whether the file was rewritten and history starts over)
-    new_records: dict[Path, tuple[int, list[dict[str, Any]], bool]] = field(default_factory=dict)
+    # path -> (next offset, records, whether the file was rewritten and history starts over, their columns)
+    new_records: dict[Path, tuple[int, list[dict[str, Any]], bool, Columns]] = field(default_factory=dict)
     sample: dict[str, Any] | None = None
     log: list[str] = field(default_factory=list)
 
@@ -236,7 +247,7 @@ def read_snapshot(
         if size == offset and offset:
             continue  # nothing appended: nothing to read
         records, new_offset = run.read_metrics(0 if rewritten else offset)
-        snapshot.new_records[path] = (new_offset, records, rewritten)
+        snapshot.new_records[path] = (new_offset, records, rewritten, columns_of(records))
     if selected is not None:
         snapshot.sample = index.latest_sample(selected)
         snapshot.log = index.log_tail(selected, 60) if with_log else []  # the view keeps the newest that fit

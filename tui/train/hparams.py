@@ -30,7 +30,7 @@ from tui.train.runs_table import STATE_STYLES, fit
 
 FILTER_KEYS = ("job", "state", "tag", "sweep", "archived")
 MISSING = "—"
-LABEL_WIDTH = 22
+LABEL_WIDTH = 18
 
 
 @dataclass(frozen=True)

@@ -37,6 +37,7 @@ if TYPE_CHECKING:
 POLL_INTERVAL_S = 0.25  # 4 Hz: light over SSH
 NOTICE_S = 8.0  # how long a notice stays under the table
 ERROR_S = 30.0  # and an error
+SETTLE_S = 0.15  # how long the cursor rests on a run before its records are read
 KEPT_HISTORIES = 8  # runs whose metric records stay in memory besides those plotted
 
 
@@ -98,6 +99,8 @@ class TrainPane(Widget):
         self._empty_notice = False
         self._snapshot: Snapshot | None = None
         self._by_run: dict[RunDir, RunRow] = {}
+        self._by_name: dict[str, RunRow] = {}
+        self._settle_timer: Timer | None = None
         self._dirty = False  # something the pane changed (selection, overlay, filter) needs the next poll drawn
         self._message_timer: Timer | None = None
         self.data_paths: dict[str, str] = {}  # job -> the data source last typed in the new-run form
@@ -177,11 +180,12 @@ class TrainPane(Widget):
         self.all_rows = snapshot.rows
         self.rows = [row for row in self.all_rows if row.meta.archived == self.show_archived]
         self._by_run = {row.run: row for row in self.all_rows}
+        self._by_name = {row.run.name: row for row in self.all_rows}
         run_view = self.query_one(RunView)
         with self.app.batch_update():
             self._update_table()
-            for path, (offset, records, rewritten) in snapshot.new_records.items():
-                self.histories.setdefault(path, History()).merge(offset, records, rewritten)
+            for path, (offset, records, rewritten, columns) in snapshot.new_records.items():
+                self.histories.setdefault(path, History()).merge(offset, records, rewritten, columns)
                 if rewritten:
                     run_view.forget_plot()
             self._forget_histories()
@@ -250,11 +254,15 @@ class TrainPane(Widget):
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         if event.data_table.id != "runs" or event.row_key is None:
             return
-        row = next((r for r in self.rows if r.run.name == event.row_key.value), None)
+        row = self._by_name.get(event.row_key.value or "")
         if row is not None and row.run != self.selected:
             self.selected = row.run
             self.query_one(RunView).forget_plot()
-            self.poll(redraw=True)
+            self._draw()  # its header and what is already read of its curves, at once
+            # Its records are read once the cursor rests: holding ↓ through a thousand runs reads none of them.
+            if self._settle_timer is not None:
+                self._settle_timer.stop()
+            self._settle_timer = self.set_timer(SETTLE_S, lambda: self.poll(redraw=True))
 
     def _selected_row(self) -> RunRow | None:
         row = self.row_for(self.selected)

@@ -22,14 +22,13 @@ from tui.numbers import fmt_duration, fmt_rank_devices, fmt_speed, short_name
 from tui.train.curves import (
     FAINT,
     PlotOptions,
+    column_points,
     ema,
     overlay_metrics,
     plot_groups,
-    points,
     seen_per_step,
     style_of,
     thin,
-    x_label,
     x_ticks,
     y_ticks,
 )
@@ -133,7 +132,8 @@ class RunView(Vertical):
         key = (content.plain, tuple(content.spans), str(content.style)) if isinstance(content, Text) else content
         if self._shown.get(selector) != key:
             self._shown[selector] = key
-            self.query_one(selector, Static).update(content)
+            # A one-row Static cannot change height: no need to lay the screen out again.
+            self.query_one(selector, Static).update(content, layout=selector not in ("#run-header", "#run-speed"))
 
     def forget_plot(self) -> None:
         """Redraw the plot next time, even if no new records arrived."""
@@ -174,11 +174,12 @@ class RunView(Vertical):
         plt.clear_figure()
         legend = Text(title, style="bold")
         series: list[tuple[str, list[float], list[float]]] = []
+        reading = [other for other in runs if other.run.path not in histories]
         for other in runs:
-            records = histories.get(other.run.path, History()).records
+            columns = histories.get(other.run.path, History()).columns
             per_step = seen_per_step(other.job, other.config)
             for key in keys:
-                xs, ys = points(records, key, options.x_axis, per_step, options.log_y)
+                xs, ys = column_points(columns, key, options.x_axis, per_step, options.log_y)
                 if xs:
                     series.append((key if not others else short_name(other.label), xs, ys))
                 elif others:
@@ -202,8 +203,10 @@ class RunView(Vertical):
             plt.yticks(*y_ticks(min(all_y), max(all_y), plot.size.height))
         if all_x:
             plt.xticks(*x_ticks(min(all_x), max(all_x), options.x_axis, width))
-        plt.xlabel(x_label(options.x_axis, row.job))
-        if not series:
+        # No x label: it would cost the plot a row; the legend names the x axis when it is not the step.
+        if reading:
+            legend.append("  reading…", style="dim")
+        elif not series:
             legend.append("  no records yet" if not others else "  none of these runs has it yet", style="dim")
         if left_out:
             legend.append(f"  · not overlaid: {', '.join(left_out)}", style="italic")

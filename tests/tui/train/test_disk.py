@@ -12,7 +12,7 @@ def test_a_poll_reads_new_records_after_the_offset_and_starts_over_on_a_rewrite(
     run = make_run(tmp_path, "20261128-100000-charlm-aaaa", state="stopped", records=3)
     first = read_snapshot(tmp_path, run, {run.path: 0}, with_log=False)
     assert [row.run for row in first.rows] == [run] and first.error is None
-    offset, records, rewritten = first.new_records[run.path]
+    offset, records, rewritten, _ = first.new_records[run.path]
     assert len(records) == 3 and not rewritten
     history = History()
     history.merge(offset, records, rewritten)
