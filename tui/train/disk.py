@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.training.runmeta import RunMeta, read_meta
-from engine.training.runs import ACTIVE_STATES, RunDir, RunError, RunStatus, pid_alive
+from engine.training.runs import ACTIVE_STATES, RunDir, RunError, RunStatus
 from tui.train.curves import Columns, columns_of
 
 FULL_EVERY = 4  # polls between looks at runs that are not active (4 Hz polls: once a second)
@@ -148,7 +148,7 @@ class RunIndex:
         settled = dir_stamp is not None and time.time_ns() - dir_stamp > 1_000_000_000
         if entry.row is not None and settled and dir_stamp == entry.dir_stamp:
             status = entry.row.status  # nothing was replaced in the directory: status and meta are as read
-            if status.state in ("running", "paused") and status.pid and not pid_alive(status.pid):
+            if status.state in ("running", "paused") and not run.job_alive(status):
                 row = entry.row  # the job died without a word: status() says so
                 entry.row = RunRow(run=run, job=row.job, status=run.status(), meta=row.meta, config=row.config)
             return
@@ -164,7 +164,7 @@ class RunIndex:
         status_stamp = _stamp(run.status_path)
         changed = status_stamp != entry.status_stamp or status_stamp is None
         status = run.status() if changed else row.status
-        if not changed and status.state in ("running", "paused") and status.pid and not pid_alive(status.pid):
+        if not changed and status.state in ("running", "paused") and not run.job_alive(status):
             status = run.status()  # the job died without a word: status() says so
             changed = True
         meta = row.meta

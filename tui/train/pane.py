@@ -24,7 +24,7 @@ from textual.widgets import DataTable, Static
 from textual.worker import Worker, WorkerState
 
 from engine.training.runmeta import MetaError, update_meta
-from engine.training.runs import ACTIVE_STATES, RunDir, RunError, pid_alive
+from engine.training.runs import ACTIVE_STATES, RunDir, RunError
 from tui.numbers import fmt_best
 from tui.train.curves import SMOOTHING, X_AXES, PlotOptions, x_label
 from tui.train.disk import History, RunIndex, RunRow, Snapshot, read_rows, read_snapshot
@@ -360,6 +360,7 @@ class TrainPane(Widget):
         row = self._selected_row()
         if row is None:
             return
+        drawn = {row.run, *self.overlay}
         if row.run in self.overlay:
             self.overlay.remove(row.run)
             self.set_message(f"{row.label} is no longer overlaid ({len(self.overlay)} overlaid).")
@@ -374,9 +375,10 @@ class TrainPane(Widget):
             others = [run for run in self.overlay if run != row.run]
             if others:
                 self.set_message(f"{len(self.overlay)} runs overlaid; m picks the metric, V clears.")
-        self.query_one(RunView).forget_plot()
         self.query_one(RunsTable).show_rows(self.rows, frozenset(run.name for run in self.overlay), self.size.width)
-        self.poll(redraw=True)
+        if {row.run, *self.overlay} != drawn:  # marking the run on the plot alone changes nothing drawn
+            self.query_one(RunView).forget_plot()
+            self.poll(redraw=True)
 
     def action_clear_overlay(self) -> None:
         self.overlay = []
@@ -464,7 +466,7 @@ class TrainPane(Widget):
         row = self._selected_row()
         if row is None:
             return
-        if row.status.state in ("running", "paused") and pid_alive(row.status.pid):
+        if row.status.state in ("running", "paused") and row.run.job_alive(row.status):
             self.set_message(f"{row.label} is {row.status.state}; stop it (s) before deleting it.", error=True)
             return
         s = row.status

@@ -134,8 +134,10 @@ def test_delete_removes_the_directory_and_asks_on_a_terminal(capsys, tmp_path, m
 
 def test_deleting_a_running_run_is_refused(capsys, tmp_path):
     run = make(tmp_path, "20261128-100000-charlm-aaaa", state="running", pid=os.getpid())
-    assert main(["runs", "--runs-dir", str(tmp_path), "delete", run.name, "--yes"]) == 2
-    assert "stop it (s) before deleting it" in capsys.readouterr().err
+    with open(run.path / ".lock", "ab") as held:  # as the job process holds it for its whole life
+        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        assert main(["runs", "--runs-dir", str(tmp_path), "delete", run.name, "--yes"]) == 2
+    assert "stop it (s) before deleting it" in one_error_line(capsys.readouterr().err)
     assert run.path.is_dir()
 
 
