@@ -227,6 +227,10 @@ def _load_local(path: Path, spec: str) -> tuple[dict, ReviewSource]:
         if not is_review_file(path):
             raise CorpusError(f"{path} is not a review table; pass {_LOCAL_HINT}.")
         return _load_files({"train": [path]}, spec)
+    if not path.is_dir():
+        raise CorpusError(
+            f"{path} is not a regular file (a device, pipe or socket), so it is not read; pass a review file."
+        )
     acl_root = _aclimdb_root(path)
     if acl_root is not None:
         return _load_aclimdb(acl_root, spec)
@@ -305,8 +309,13 @@ def _check_file(path: Path) -> None:
     try:
         with open(path, encoding="utf-8-sig") as handle:
             first = handle.readline()
-            while handle.read(1 << 20):
-                pass
+            chunk = first
+            while chunk:
+                if "\x00" in chunk:  # the sniff above sees only the first 64 KiB
+                    raise CorpusError(
+                        f"{path} looks like a binary file (it holds NUL bytes); pass UTF-8 CSV or JSON lines."
+                    )
+                chunk = handle.read(1 << 20)
     except UnicodeDecodeError as error:
         raise CorpusError(
             f"{path} is not UTF-8 text (byte 0x{error.object[error.start]:02x}); convert it to UTF-8 first."

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import os
+import stat
 import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -104,24 +106,61 @@ def _load(spec: str, *, url_base: str | None, on_progress: gutenberg.ProgressCal
     )
 
 
-def read_file(path: Path) -> bytes:
-    """The bytes of a text file; CorpusError for a missing path, a folder or an unreadable file."""
-    if not path.exists():
-        raise CorpusError(f"{path} does not exist; check the path, or use {DEFAULT_SOURCE} or {FALLBACK_SOURCE}.")
-    if path.is_dir():
-        raise CorpusError(f"{path} is a folder; pass a text file for the character model.")
+#: The largest text file read: far more than any book (Gutenberg's largest are ~20 MB), far less than memory.
+MAX_TEXT_BYTES = 1 << 30
+
+
+def read_file(path: Path, max_bytes: int | None = None) -> bytes:
+    """The bytes of a regular text file; CorpusError for a missing path, a folder, a device, a FIFO,
+    a file over `max_bytes` (MAX_TEXT_BYTES) or an unreadable file.
+
+    The file is opened without blocking and checked to be a regular file before anything is read,
+    so a FIFO or /dev/zero is refused at once instead of hanging or filling memory.
+    """
+    limit = MAX_TEXT_BYTES if max_bytes is None else max_bytes
     try:
-        return path.read_bytes()
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except FileNotFoundError:
+        raise CorpusError(
+            f"{path} does not exist; check the path, or use {DEFAULT_SOURCE} or {FALLBACK_SOURCE}."
+        ) from None
+    except IsADirectoryError:
+        raise CorpusError(f"{path} is a folder; pass a text file for the character model.") from None
+    except (OSError, ValueError) as error:
+        reason = error.strerror if isinstance(error, OSError) and error.strerror else type(error).__name__
+        raise CorpusError(f"{path} cannot be read ({reason}); check its permissions.") from None
+    try:
+        info = os.fstat(fd)
+        if stat.S_ISDIR(info.st_mode):
+            raise CorpusError(f"{path} is a folder; pass a text file for the character model.")
+        if not stat.S_ISREG(info.st_mode):
+            raise CorpusError(
+                f"{path} is not a regular file (a device, pipe or socket), so it is not read; pass a text file."
+            )
+        if info.st_size > limit:
+            raise CorpusError(
+                f"{path} is {info.st_size:,} bytes, more than the {limit:,} a text may have; pass a smaller file."
+            )
+        with os.fdopen(fd, "rb", closefd=False) as handle:
+            raw = handle.read(limit + 1)
     except OSError as error:
         raise CorpusError(f"{path} cannot be read ({error.strerror or error}); check its permissions.") from None
+    finally:
+        os.close(fd)
+    if len(raw) > limit:  # it grew while being read
+        raise CorpusError(f"{path} holds more than the {limit:,} bytes a text may have; pass a smaller file.")
+    return raw
 
 
 def decode_text(raw: bytes, name: str) -> str:
     """Decode UTF-8, strip a BOM, and turn CRLF and lone CR into LF as Python's text mode does."""
     if not raw:
         raise CorpusError(f"{name} is empty; pass a file with text in it.")
-    if b"\x00" in raw[:65536]:
-        raise CorpusError(f"{name} looks like a binary file (it holds NUL bytes); pass a UTF-8 text file.")
+    nul = raw.find(b"\x00")
+    if nul >= 0:
+        raise CorpusError(
+            f"{name} looks like a binary file (it holds a NUL byte at offset {nul:,}); pass a UTF-8 text file."
+        )
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as error:

@@ -161,8 +161,9 @@ def _read_json(path: Path, expected_format: str) -> dict:
         payload = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise CorpusError(f"{path} does not exist; save the vocabulary next to the model first.") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise CorpusError(f"{path} is not a readable JSON vocabulary ({error}); rebuild it.") from None
+    except (OSError, ValueError, RecursionError) as error:
+        reason = "nested too deeply" if isinstance(error, RecursionError) else str(error).splitlines()[0].rstrip(".")
+        raise CorpusError(f"{path} is not a readable JSON vocabulary ({reason}); rebuild it.") from None
     if not isinstance(payload, dict) or payload.get("format") != expected_format:
         raise CorpusError(f"{path} is not a {expected_format} file; pass the vocabulary saved with the model.")
     if payload.get("version") != _VERSION:

@@ -279,7 +279,7 @@ def sample_ids(model: Any, prompt: torch.Tensor, length: int, *, temperature: fl
             state = fast.initial(state)
         drawn: list[int] = []
         for _ in range(length):
-            probs = torch.softmax(last / temperature, dim=-1)
+            probs = torch.softmax((last - last.max()) / temperature, dim=-1)  # the largest is 0: no inf - inf
             index = int(torch.multinomial(probs, 1, generator=generator))
             drawn.append(index)
             if fast is not None:

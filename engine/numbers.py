@@ -17,6 +17,10 @@ import re
 MAX_SEED = 2**63 - 1
 SEED_RANGE = (0, MAX_SEED)
 SEED_WORDS = "from 0 to 2**63 - 1"
+#: The lowest sampling temperature above 0 (greedy). Logits are divided by it in float32: below
+#: ~1.4e-45 the divisor itself rounds to 0 and gives NaN, and long before that the distribution is
+#: a one-hot at the argmax anyway (a gap of 0.1 in logits is e^100 at 0.001).
+MIN_TEMPERATURE = 0.001
 
 
 class NumberError(ValueError):

@@ -105,8 +105,8 @@ class RnnTuiApp(App[None]):
         targets = {"stepper": "StepperPane", "train": "#runs", "generate": "#gen-prompt"}
         if self.query_one(StepperPane).inspecting:
             targets["stepper"] = "#inspector"
-        if pane == "generate" and self.query_one(GeneratePane).mode == "classify":
-            targets["generate"] = "#cls-text"
+        if pane == "generate":
+            targets["generate"] = self.query_one(GeneratePane).focus_target()
         target = self.query_one(targets.get(pane, "StepperPane"))
         if self.focused is not target:
             self.screen.set_focus(target)

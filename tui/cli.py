@@ -10,7 +10,7 @@ from pathlib import Path
 
 from corpora.userdirs import config_dir
 from engine.cells import CELL_NAMES
-from tui import export_cli, generate_cli, headless, inspect_cli, serve
+from tui import export_cli, generate_cli, headless, inspect_cli, queue_cli, serve
 
 
 class UsageError(Exception):
@@ -109,6 +109,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_corpus_parser(subparsers)
     headless.add_train_parser(subparsers)
     headless.add_runs_parser(subparsers)
+    queue_cli.add_queue_parser(subparsers)
+    queue_cli.add_sweep_parser(subparsers)
     generate_cli.add_generate_parser(subparsers)
     generate_cli.add_classify_parser(subparsers)
     inspect_cli.add_inspect_parser(subparsers)
@@ -169,11 +171,13 @@ def _run_corpus(args: argparse.Namespace) -> int:
 
 def _check_app_args(args: argparse.Namespace) -> dict[str, str]:
     """The keymap the app will use, after checking it and --run (UsageError with one sentence)."""
+    from tui.app import RnnTuiApp
+    from tui.bindings import binding_ids
     from tui.keymap import KeymapError, load_keymap
 
     path = args.keymap or (default_keymap_path() if default_keymap_path().exists() else None)
     try:
-        keymap = load_keymap(path) if path else {}
+        keymap = load_keymap(path, binding_ids(RnnTuiApp)) if path else {}
     except KeymapError as error:
         raise UsageError(str(error)) from None
     if args.app_run is not None:
@@ -212,6 +216,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     }
     handlers |= {"generate": generate_cli.run_generate, "classify": generate_cli.run_classify}
     handlers |= {"inspect": inspect_cli.run_inspect, "export": export_cli.run_export, "serve": _run_serve}
+    handlers |= {"queue": queue_cli.run_queue, "sweep": queue_cli.run_sweep}
     try:
         args = build_parser().parse_args(argv)
         return handlers[args.command](args)

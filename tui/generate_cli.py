@@ -92,7 +92,7 @@ def add_classify_parser(subparsers: argparse._SubParsersAction) -> None:
         "--words", action="store_true", help="also show how much each word moved the prediction (occlusion)"
     )
     classify.add_argument(
-        "--json", action="store_true", help="print one JSON object (probability, logit, label, words)"
+        "--json", action="store_true", help="print one JSON object (probability, logit, label; words with --words)"
     )
 
 
@@ -191,7 +191,7 @@ def run_classify(args: argparse.Namespace) -> int:
     try:
         check_text(text)
         loaded = _load(args, "sentiment")
-        result = classify(loaded, text, attributions=args.words or args.json)
+        result = classify(loaded, text, attributions=args.words)
     except GenerateInputError as error:
         raise InputError(str(error)) from None
     if result.truncated:
@@ -199,6 +199,8 @@ def run_classify(args: argparse.Namespace) -> int:
             f"rnn-tui: the model reads the first {loaded.config.max_length:,} tokens; the last {result.truncated:,} were not seen",
             file=sys.stderr,
         )
+    if result.unscored:
+        print(f"rnn-tui: {result.unscored_note()}", file=sys.stderr)
     try:
         if args.json:
             json.dump({"run": loaded.name, "checkpoint": str(loaded.checkpoint), **result.to_json()}, sys.stdout)

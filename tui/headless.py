@@ -79,7 +79,11 @@ CONFIG_OPTIONS: tuple[tuple[str, Any, str], ...] = (
     ("--sample-every", "N", "charlm: steps between samples (0: never)"),
     ("--device", DEVICES, "where to train (auto: CUDA, then MPS, then CPU)"),
     ("--amp", AMP_MODES, "mixed precision (auto: bf16 on CUDA and AMX CPUs)"),
-    ("--threads", "N", "torch threads for the job, shared by its processes (0: every core)"),
+    (
+        "--threads",
+        "N",
+        "torch threads for the job, shared by its processes (0: the cores shared among the jobs running)",
+    ),
     (
         "--nproc-per-node",
         "N",
@@ -123,6 +127,22 @@ def add_train_parser(subparsers: argparse._SubParsersAction) -> None:
     train.add_argument(
         "--json", action="store_true", help="print each metrics record as one JSON line instead of a progress display"
     )
+    train.add_argument(
+        "--queue",
+        action="store_true",
+        help="queue the run instead of starting it: queued runs start one after another (see rnn-tui queue)",
+    )
+    add_max_parallel(train)
+
+
+def add_max_parallel(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--max-parallel",
+        default=None,
+        metavar="N",
+        help="queued runs of the runs directory that may run at once, remembered for it "
+        "(default: 1 on CPU, one per GPU with CUDA)",
+    )
 
 
 def add_runs_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -155,9 +175,20 @@ def run_train(args: argparse.Namespace) -> int:
         for flag, _, _ in CONFIG_OPTIONS
         if getattr(args, flag[2:].replace("-", "_")) is not None
     }
+    if args.queue:
+        return _queue_train(root, args, overrides)
+    if args.max_parallel is not None:
+        raise InputError("--max-parallel applies to queued runs; add --queue (or use rnn-tui queue --max-parallel N).")
     try:
+        after = 0
         if args.resume:
             run, config = _resumed(root, args, overrides)
+            after = _checkpoint_step(run)
+            if config.steps is not None and "steps" in overrides and config.steps <= after:
+                raise InputError(
+                    f"The run {run.name} has trained {after:,} steps (its last checkpoint), so --steps "
+                    f"{config.steps:,} leaves nothing to train; give more than {after:,}."
+                )
             job = start_job(run, resume=True, config=config)
             fresh = False
         else:
@@ -168,8 +199,45 @@ def run_train(args: argparse.Namespace) -> int:
             fresh = True
     except (TrainConfigError, RunError) as error:
         raise InputError(str(error)) from None
-    status = _follow(run, job, as_json=args.json)
+    status = _follow(run, job, as_json=args.json, after=after)
     return _outcome(run, status, fresh)
+
+
+def _checkpoint_step(run: RunDir) -> int:
+    """The step of the run's last checkpoint (where a resume starts), 0 without a readable one."""
+    from engine.training.checkpoint import LAST, CheckpointError, load_checkpoint
+
+    try:
+        return int(load_checkpoint(run.checkpoints / LAST)["step"])
+    except CheckpointError:
+        return 0
+
+
+def _queue_train(root: Any, args: argparse.Namespace, overrides: dict[str, Any]) -> int:
+    """`rnn-tui train … --queue`: queue a new run, make sure a scheduler serves the root, and return at once."""
+    from engine.training import queue
+
+    if args.resume:
+        raise InputError("--queue is for new runs; resume a run with rnn-tui train --resume RUN.")
+    if args.job is None:
+        raise InputError("Name a job to queue (sentiment or charlm).")
+    try:
+        limit = queue.check_max_parallel(args.max_parallel) if args.max_parallel is not None else None
+        config = parse_train_config(args.job, args.preset or "default", **overrides)
+        (run,) = queue.enqueue(root, [(config, args.name)])
+        if limit is not None:
+            queue.set_max_parallel(root, limit)
+    except (TrainConfigError, RunError, queue.QueueError) as error:
+        raise InputError(str(error)) from None
+    queue.spawn_scheduler(root)
+    place = queue.positions(root).get(run.name)
+    if args.json:
+        json.dump({"name": run.name, "path": str(run.path), "position": place}, sys.stdout)
+        sys.stdout.write("\n")
+    else:
+        where = f"place {place} in the queue" if place else "started"
+        print(f"queued {run.name} ({where}; at most {queue.max_parallel(root)} at once)\n{run.path}", file=sys.stderr)
+    return 0
 
 
 def _resumed(root: Any, args: argparse.Namespace, overrides: dict[str, Any]) -> tuple[RunDir, TrainConfig]:
@@ -187,9 +255,13 @@ def _resumed(root: Any, args: argparse.Namespace, overrides: dict[str, Any]) -> 
     return run, with_changes(config, **overrides)
 
 
-def _follow(run: RunDir, job: Job, *, as_json: bool) -> RunStatus:
-    """Show the run's progress until its job ends; Ctrl+C asks it to stop (twice: take the request back)."""
-    follower = _JsonFollower(run) if as_json else _ProgressFollower(run)
+def _follow(run: RunDir, job: Job, *, as_json: bool, after: int = 0) -> RunStatus:
+    """Show the run's progress until its job ends; Ctrl+C asks it to stop (twice: take the request back).
+
+    Records of steps up to `after` (the checkpoint a resume starts from) were shown when they were
+    made, so they are not shown again.
+    """
+    follower = _JsonFollower(run, after) if as_json else _ProgressFollower(run, after)
     interrupted = False
     final_since = None
     with follower:
@@ -290,9 +362,10 @@ def _runs_dir_hint(run: RunDir) -> str:
 class _JsonFollower:
     """Each new metrics record as one JSON line on stdout."""
 
-    def __init__(self, run: RunDir) -> None:
+    def __init__(self, run: RunDir, after: int = 0) -> None:
         self.run = run
         self.offset = 0
+        self.after = after
 
     def __enter__(self) -> _JsonFollower:
         return self
@@ -301,7 +374,7 @@ class _JsonFollower:
         sys.stdout.flush()
 
     def update(self, status: RunStatus) -> None:
-        records, self.offset = self.run.read_metrics(self.offset)
+        records, self.offset = _new_records(self.run, self.offset, self.after)
         for record in records:
             sys.stdout.write(json.dumps(record) + "\n")
         if records:
@@ -311,12 +384,13 @@ class _JsonFollower:
 class _ProgressFollower:
     """A Rich progress bar with loss, validation metric, throughput, ETA and device; validations scroll above it."""
 
-    def __init__(self, run: RunDir) -> None:
+    def __init__(self, run: RunDir, after: int = 0) -> None:
         from rich.console import Console
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
         self.run = run
         self.offset = 0
+        self.after = after
         self.console = Console(stderr=True)
         self.progress = Progress(
             TextColumn("[bold]{task.description}"),
@@ -331,14 +405,16 @@ class _ProgressFollower:
         self.last: dict[str, Any] = {}
 
     def __enter__(self) -> _ProgressFollower:
-        self.progress.start()
+        if self.console.is_terminal:  # a bar is for people: to a file or pipe, only the validation lines go
+            self.progress.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.progress.stop()
+        if self.progress.live.is_started:
+            self.progress.stop()
 
     def update(self, status: RunStatus) -> None:
-        records, self.offset = self.run.read_metrics(self.offset)
+        records, self.offset = _new_records(self.run, self.offset, self.after)
         for record in records:
             self.last.update(record)
             if any(key.startswith(("val_", "test_")) for key in record):
@@ -366,6 +442,21 @@ class _ProgressFollower:
         )
 
 
+def _new_records(run: RunDir, offset: int, after: int) -> tuple[list[dict[str, Any]], int]:
+    """Metric records appended since `offset` of steps after `after`, and the next offset.
+
+    A resume rewrites metrics.jsonl to the checkpoint's records: a file shorter than `offset` is read
+    again from its start, and the records it keeps (steps up to `after`) are not shown twice.
+    """
+    try:
+        if run.metrics_path.stat().st_size < offset:
+            offset = 0
+    except OSError:
+        offset = 0
+    records, offset = run.read_metrics(offset)
+    return [record for record in records if record["step"] > after or record.get("final")], offset
+
+
 def _record_line(record: dict[str, Any]) -> str:
     shown = [f"step {record['step']:,}"]
     for key, value in record.items():
@@ -385,10 +476,14 @@ def run_runs(args: argparse.Namespace) -> int:
         runs = list_runs(root)
     except RunError as error:
         raise InputError(str(error)) from None
+    from engine.training.queue import positions
+    from engine.training.sweep import membership
+
     try:
         wanted = parse_tags(" ".join(args.tag))
     except MetaError as error:
         raise InputError(str(error)) from None
+    places, sweeps = positions(root), membership(root)
     rows = []
     for run in runs:
         meta = read_meta(run.path)
@@ -399,6 +494,8 @@ def run_runs(args: argparse.Namespace) -> int:
         row = _run_row(run, meta)
         if (args.job and row["job"] != args.job) or (args.state and row["state"] != args.state):
             continue
+        row["queue_position"] = places.get(row["name"]) if row["state"] == "queued" else None
+        row["sweep"] = sweeps.get(row["name"]) or row["sweep"]
         rows.append(row)
     if args.json:
         json.dump(rows, sys.stdout)
@@ -421,8 +518,9 @@ def run_runs(args: argparse.Namespace) -> int:
         speed = fmt_speed(row["throughput"], row["throughput_unit"])
         best = fmt_best(row["best_metric"], row["best_value"])
         eta = fmt_duration(row["eta_s"])
+        state = f"{row['state']} #{row['queue_position']}" if row["queue_position"] else row["state"]
         cells = [row["name"], *([row["display_name"] or ""] if named else [])]
-        cells += [row["job"], row["state"], row["device"], step, eta, speed, best]
+        cells += [row["job"], state, row["device"], step, eta, speed, best]
         if tested:
             cells.append(f"{row['test_acc']:.4f}" if row["test_acc"] is not None else "")
         if tagged:

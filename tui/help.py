@@ -44,6 +44,13 @@ the marked). **e** renames a run and edits its tags and notes, **a** archives it
 the archived), **d** deletes it after asking. Jobs run in their own processes: quitting asks
 whether to stop them or leave them training.
 
+The form's **Queue** button (**ctrl+t**) queues a run instead: queued runs start one after
+another (at most `--max-parallel` at once, 1 on CPU, one per GPU), whether the app is open or
+not. A queued run shows `queued #N`, its place in line: **+/-** move it up or down, **s**
+cancels it, **r** starts it now. Runs of a sweep (`rnn-tui sweep`) show their sweep's name in
+a column. **c** adds a column with what each running job costs (CPU, memory); the selected
+run's line under its name shows CPU, memory, threads and, with NVML, its GPU's memory and load.
+
 ## The Generate pane (F4)
 
 Type a prompt and press Enter: a character model (the latest best run by default; **m** picks

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections.abc import Iterable, Sequence
+from pathlib import Path
 
 MAX_VECTOR_ITEMS = 5
 
@@ -113,3 +115,28 @@ def short_name(name: str) -> str:
         day, clock = parts[0], parts[1]
         return f"{day[4:6]}-{day[6:8]} {clock[:2]}:{clock[2:4]} {parts[3]}"
     return name if len(name) <= 18 else name[:17] + "…"
+
+
+def fit_path(path: str | Path, width: int, base: str | Path | None = None) -> str:
+    """`path` as shown in `width` cells: whole if it fits, else relative to the working folder, else with the
+    home folder as ~, else relative to `base`, else its tail after "…/" (the file name is always kept whole)."""
+    path = Path(path)
+    candidates = [str(path)]
+    cwd = Path.cwd()
+    if cwd != Path(cwd.anchor):  # relative to / would look relative to something else
+        with contextlib.suppress(ValueError):
+            candidates.append(str(path.relative_to(cwd)))
+    with contextlib.suppress(ValueError):
+        candidates.append(str(Path("~") / path.relative_to(Path.home())))
+    if base is not None:
+        with contextlib.suppress(ValueError):
+            candidates.append(str(path.relative_to(base)))
+    fitting = [text for text in candidates if len(text) <= width]
+    if fitting:
+        return fitting[0]
+    parts = Path(min(candidates, key=len)).parts
+    for start in range(1, len(parts)):
+        tail = "…/" + "/".join(parts[start:])
+        if len(tail) <= width:
+            return tail
+    return "…/" + path.name

@@ -17,7 +17,7 @@ The pane sends one request per line on the process's stdin:
 
 and the process answers one reply per line on its stdout:
 
-    {"op": "loaded", "job", "run", "name", "describe", "checkpoint"}               Loaded
+    {"op": "loaded", "job", "run", "name", "describe", "checkpoint", "step"}       Loaded
     {"op": "load_error", "job", "run", "error": TEXT}                              LoadError
     {"op": "begin", "token", "prompts": [TEXT, ...], "message": TEXT|null}         Begin
     {"op": "chunk", "token", "texts": [TEXT, ...], "produced": N, "candidates": [[CHAR, PROB, RAW], ...]}   Chunk
@@ -127,6 +127,7 @@ class Loaded:
     name: str
     describe: str
     checkpoint: str
+    step: int  # the training step the checkpoint was saved at
 
 
 @dataclass(frozen=True)
@@ -400,6 +401,7 @@ def _classification(value: Any) -> Classification:
         words=_items(_word)(value.get("words")),
         method=_text(value.get("method")),
         truncated=_whole(value.get("truncated")),
+        unscored=_whole(value.get("unscored")),
     )
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, fields
 from dataclasses import replace as _replace
 from typing import Any
 
-from engine.numbers import MAX_SEED, SEED_WORDS, NumberError, parse_real, parse_whole, shown
+from engine.numbers import MAX_SEED, MIN_TEMPERATURE, SEED_WORDS, NumberError, parse_real, parse_whole, shown
 
 MAX_LENGTH = 100_000
 
@@ -91,6 +91,11 @@ def _check_temperature(value: Any, typed: Any = None) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
         raise GenerateInputError(
             f"The temperature must be a number of at least 0 (0 always picks the likeliest character), not {_shown(value, typed)}."
+        )
+    if 0 < value < MIN_TEMPERATURE:
+        raise GenerateInputError(
+            f"The temperature must be 0 (always the likeliest character) or at least {MIN_TEMPERATURE:g}, "
+            f"not {_shown(value, typed)}: below that sampling is greedy anyway and the arithmetic breaks down."
         )
     return float(value)
 

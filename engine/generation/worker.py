@@ -133,7 +133,7 @@ class Worker:
         else:
             classify(model, "a warm up", attributions=False)
         self.models[job] = model
-        send(Loaded(job, request.run, model.name, model.describe(), str(model.checkpoint)))
+        send(Loaded(job, request.run, model.name, model.describe(), str(model.checkpoint), model.step))
 
     def generate(self, request: Generate) -> None:
         token = request.token

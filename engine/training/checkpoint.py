@@ -13,12 +13,21 @@ A checkpoint is one `torch.save`d dict:
     best              {"metric", "value", "step"} of the best validation result so far
     loop              what the loop needs to continue exactly (initial loss, carried TBPTT state, ...)
 
+    checksum          "sha256": the file is sealed (below)
+
 The learning rate is a pure function of (config, step), so there is no scheduler object to keep.
 Loading uses `torch.load(weights_only=True)`: only tensors and plain containers are unpickled.
+
+The file is the `torch.save` zip followed by a seal, one line `\nrnn-tui-sha256:<64 hex digits>\n`
+holding the SHA-256 of every byte before it (torch.load ignores bytes after the zip, so the file is
+still a plain torch file). Loading checks the seal before unpickling anything, so a flipped bit
+anywhere is refused. A file whose seal is gone but whose contents say `checksum: sha256` was cut or
+damaged; checkpoints written before seals existed (no `checksum` key) still load, unverified.
 """
 
 from __future__ import annotations
 
+import hashlib
 import io
 import pickle
 import random
@@ -37,6 +46,8 @@ VERSION = 1
 LAST = "last.pt"
 BEST = "best.pt"
 _REQUIRED = ("job", "config", "step", "model", "vocab")
+SEAL = b"\nrnn-tui-sha256:"
+_SEAL_SIZE = len(SEAL) + 64 + 1  # the marker, the hex digest, a newline
 
 
 class CheckpointError(Exception):
@@ -77,28 +88,57 @@ def set_rng_state(state: dict[str, Any]) -> None:
 
 
 def save_checkpoint(path: Path, checkpoint: dict[str, Any]) -> None:
-    """Write `checkpoint` (CPU-portable) to `path` atomically: temporary file, fsync, rename.
+    """Write `checkpoint` (CPU-portable, sealed) to `path` atomically: temporary file, fsync, rename.
 
     The disk must first have room for it and DISK_RESERVE more (RunWriteError, one sentence, otherwise),
     so that a full disk stops the run before the write, with room left for the status saying why.
     """
+    write_run_file(Path(path), encode_checkpoint(checkpoint), reserve=DISK_RESERVE)
+
+
+def encode_checkpoint(checkpoint: dict[str, Any]) -> bytes:
+    """The bytes of a checkpoint file: `torch.save` of the dict (CPU tensors), then its SHA-256 seal."""
     buffer = io.BytesIO()
-    torch.save({"format": FORMAT, "version": VERSION, **to_cpu(checkpoint)}, buffer)
-    write_run_file(Path(path), buffer.getvalue(), reserve=DISK_RESERVE)
+    torch.save({"format": FORMAT, "version": VERSION, "checksum": "sha256", **to_cpu(checkpoint)}, buffer)
+    body = buffer.getvalue()
+    return body + SEAL + hashlib.sha256(body).hexdigest().encode("ascii") + b"\n"
+
+
+def _unseal(raw: bytes) -> tuple[bytes, bool | None]:
+    """The bytes before the seal, and whether the seal matches them (None when there is no seal)."""
+    tail = raw[-_SEAL_SIZE:]
+    if len(raw) < _SEAL_SIZE or not tail.startswith(SEAL) or not tail.endswith(b"\n"):
+        return raw, None
+    body = raw[:-_SEAL_SIZE]
+    return body, hashlib.sha256(body).hexdigest().encode("ascii") == tail[len(SEAL) : -1]
 
 
 def load_checkpoint(path: Path, content: bytes | None = None) -> dict[str, Any]:
-    """The checkpoint at `path`, with tensors on the CPU; CheckpointError for anything else.
+    """The checkpoint at `path`, with tensors on the CPU; CheckpointError (one sentence) for anything else.
 
     `content` is the file's bytes when they were read elsewhere (rank 0 sends them to the other ranks
-    of a distributed run); they are checked exactly as the file would be.
+    of a distributed run); they are checked exactly as the file would be. Whatever the bytes are,
+    nothing but a dict of the expected shape or a CheckpointError comes out.
     """
     path = Path(path)
+    if content is None:
+        try:
+            content = path.read_bytes()
+        except FileNotFoundError:
+            raise CheckpointError(f"There is no checkpoint at {path}.") from None
+        except IsADirectoryError:
+            raise CheckpointError(f"{path} is a folder, not a checkpoint; pass a .pt file.") from None
+        except (OSError, MemoryError) as error:
+            reason = error.strerror if isinstance(error, OSError) and error.strerror else type(error).__name__
+            raise CheckpointError(f"{path} cannot be read ({reason}).") from None
+    body, sealed = _unseal(content)
+    if sealed is False:
+        raise CheckpointError(
+            f"{path} fails its checksum: its bytes changed after rnn-tui wrote it (a damaged disk or copy); "
+            "use another checkpoint."
+        )
     try:
-        source = path if content is None else io.BytesIO(content)
-        data = torch.load(source, map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise CheckpointError(f"There is no checkpoint at {path}.") from None
+        data = torch.load(io.BytesIO(body), map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:
         if "global" in str(error).lower():  # the file names a class or function to call
             raise CheckpointError(
@@ -107,9 +147,11 @@ def load_checkpoint(path: Path, content: bytes | None = None) -> dict[str, Any]:
         raise CheckpointError(
             f"{path} is not a readable checkpoint (not a torch file); it may be truncated or corrupt."
         ) from None
-    except (RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile) as error:
+    except Exception as error:  # the unpickler raises anything (IndexError, KeyError, ...) on damaged bytes
+        explained = isinstance(error, (RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile))
+        reason = _first_line(error) if explained else "not a torch file"
         raise CheckpointError(
-            f"{path} is not a readable checkpoint ({_first_line(error)}); it may be truncated or corrupt."
+            f"{path} is not a readable checkpoint ({reason}); it may be truncated or corrupt."
         ) from None
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise CheckpointError(f"{path} is not an rnn-tui checkpoint; pass one from a run's checkpoints folder.")
@@ -117,12 +159,28 @@ def load_checkpoint(path: Path, content: bytes | None = None) -> dict[str, Any]:
         raise CheckpointError(
             f"{path} has checkpoint version {data.get('version')!r}, but this rnn-tui reads version {VERSION}."
         )
+    if sealed is None and data.get("checksum") is not None:
+        raise CheckpointError(
+            f"{path} has lost the checksum rnn-tui wrote at its end, so it is truncated or damaged; use another checkpoint."
+        )
     missing = [key for key in _REQUIRED if key not in data]
     if missing:
         raise CheckpointError(
             f"{path} lacks {', '.join(missing)}, so it cannot be used; it may come from a broken run."
         )
+    wrong = [key for key, kind in _SHAPES.items() if not isinstance(data.get(key), kind)]
+    if "model" not in wrong and not all(
+        isinstance(name, str) and isinstance(value, torch.Tensor) for name, value in data["model"].items()
+    ):
+        wrong.append("model")
+    if wrong or isinstance(data["step"], bool) or data["step"] < 0:
+        raise CheckpointError(
+            f"{path} has a malformed {', '.join(wrong) or 'step'}, so it cannot be used; it may come from a broken run."
+        )
     return data
+
+
+_SHAPES: dict[str, type | tuple[type, ...]] = {"job": str, "config": dict, "step": int, "model": dict, "vocab": dict}
 
 
 def _first_line(error: BaseException) -> str:

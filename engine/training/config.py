@@ -20,7 +20,7 @@ from typing import Any
 
 from engine.cells import CELL_NAMES
 from engine.devices import DEVICES
-from engine.numbers import MAX_SEED, NumberError, parse_real, parse_whole
+from engine.numbers import MAX_SEED, MIN_TEMPERATURE, NumberError, parse_real, parse_whole
 from engine.training.presets import DEFAULT_PRESET, PRESETS
 
 JOBS = ("sentiment", "charlm")
@@ -54,14 +54,14 @@ _LIMITS: dict[str, tuple[float, float]] = {  # inclusive bounds of the numeric f
     "clip": (0, 1e9),
     "dropout": (0, 1),
     "valid_fraction": (0, 0.5),
-    "sample_temperature": (0, 100),
+    "sample_temperature": (MIN_TEMPERATURE, 100),
     "nproc_per_node": (1, 1024),
     "nnodes": (1, 4096),
     "node_rank": (0, 4095),
     "master_port": (0, 65535),
     "dist_timeout": (1, 86400),
 }
-_EXCLUSIVE_LOW = {"lr", "clip", "valid_fraction", "sample_temperature"}  # must be above the low bound
+_EXCLUSIVE_LOW = {"lr", "clip", "valid_fraction"}  # must be above the low bound
 _EXCLUSIVE_HIGH = {"dropout"}  # must be below the high bound
 _OPTIONAL = {"clip", "steps", "epochs", "max_length"}  # blank / "none" / "off" means None
 _CHOICES: dict[str, tuple[str, ...]] = {
@@ -126,7 +126,7 @@ class TrainConfig:
     # machine
     device: str = "auto"
     amp: str = "off"
-    threads: int = 0  # torch threads; 0 = every core (shared by this node's processes)
+    threads: int = 0  # torch threads; 0 = every core, shared among the jobs running (engine.training.threads)
     seed: int = 1
     # distributed data parallel (torchrun): processes per node × nodes share each global batch
     nproc_per_node: int = 1

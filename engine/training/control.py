@@ -58,6 +58,7 @@ class RunControl:
         self._session_start = time.perf_counter()
         self._session_step = 0
         self._paused_s = 0.0
+        self.between_steps: Callable[[], object] = lambda: None  # e.g. retuning the job's torch threads
 
     def active_seconds(self) -> float:
         """Seconds since this session began, without the time spent paused."""
@@ -90,6 +91,7 @@ class RunControl:
 
     def poll(self) -> str | None:
         """Act on a pending request; while paused, wait here. Returns "stop" when the run should stop."""
+        self.between_steps()
         command = self._agreed_request()
         if command != "pause":
             return "stop" if command == "stop" else None

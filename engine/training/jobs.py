@@ -74,7 +74,14 @@ class Job:
         return self.process.poll()
 
 
-def start_job(run: RunDir, *, resume: bool = False, nice: int = DEFAULT_NICE, config: TrainConfig | None = None) -> Job:
+def start_job(
+    run: RunDir,
+    *,
+    resume: bool = False,
+    nice: int = DEFAULT_NICE,
+    config: TrainConfig | None = None,
+    cuda_devices: str | None = None,
+) -> Job:
     """Start the job of `run` in its own process.
 
     A new run must be queued; `resume=True` continues a stopped, failed or done run from its last
@@ -84,6 +91,7 @@ def start_job(run: RunDir, *, resume: bool = False, nice: int = DEFAULT_NICE, co
     status.json changes when the job writes it: its `pid` equals the returned job's from then on.
     `config` becomes the run's config (see train_config.with_changes: a longer run, another device), written
     by the job once it holds the lock, so that two resumes at once never train one's settings under the other.
+    `cuda_devices` becomes the job's CUDA_VISIBLE_DEVICES (the queue gives each job its own GPU).
     """
     status = run.status()
     if run.job_alive(status):
@@ -98,6 +106,8 @@ def start_job(run: RunDir, *, resume: bool = False, nice: int = DEFAULT_NICE, co
     else:
         command += ["--settings", json.dumps(config.to_dict())]
     env = child_env(str(config.threads_per_process))
+    if cuda_devices is not None:
+        env["CUDA_VISIBLE_DEVICES"] = cuda_devices
     # Only the job writes status.json from here on: it marks itself running with its pid first thing.
     try:
         with open(run.log_path, "ab") as log:

@@ -238,6 +238,15 @@ def _kind_of(value: Any) -> str:
     return "an object" if isinstance(value, dict) else type(value).__name__
 
 
+def _reason(error: BaseException) -> str:
+    """Why a JSON file could not be read, in a few words without a full stop (never a multi-line message)."""
+    if isinstance(error, RecursionError):
+        return "nested too deeply"
+    if isinstance(error, OSError) and error.strerror:
+        return error.strerror
+    return str(error).splitlines()[0].rstrip(".")[:160] if str(error).strip() else type(error).__name__
+
+
 def _fits(value: Any, kinds: tuple[Any, ...]) -> bool:
     """Whether a JSON value is one of `kinds` (int and float mean finite numbers; bools are neither)."""
     if value is None:
@@ -363,6 +372,37 @@ class RunStatus:
         return max(elapsed / self.step * (self.total - self.step), 0.0)
 
 
+#: The metric fields that hold text (the final record says which checkpoint was tested); the rest are numbers.
+_TEXT_METRICS = frozenset({"test_model"})
+
+
+def metric_record(line: bytes) -> dict[str, Any] | None:
+    """One line of metrics.jsonl as a record, or None when it is not one a job writes.
+
+    A record is an object with a whole `step` ≥ 0; its fields that are not what a job writes there
+    (a number or null; `final` true or false; text in `_TEXT_METRICS`) are dropped, so what the
+    readers format with `:.4f` is never text, a list or a bool.
+    """
+    try:
+        record = json.loads(line)
+    except (ValueError, RecursionError):
+        return None
+    if not isinstance(record, dict):
+        return None
+    step = record.get("step")
+    if not isinstance(step, int) or isinstance(step, bool) or step < 0:
+        return None
+    return {key: value for key, value in record.items() if _metric_fits(key, value)}
+
+
+def _metric_fits(key: str, value: Any) -> bool:
+    if key == "final":
+        return isinstance(value, bool)
+    if key in _TEXT_METRICS:
+        return isinstance(value, str)
+    return value is None or _fits(value, (int, float))
+
+
 class RunDir:
     """One run's directory. Cheap to create: nothing is read until asked for."""
 
@@ -437,8 +477,8 @@ class RunDir:
             data = json.loads(self.config_path.read_text())
         except FileNotFoundError:
             raise RunError(f"{self.path} is not a run directory (no config.json).") from None
-        except (OSError, ValueError) as error:
-            raise RunError(f"The config.json of {self.path} cannot be read ({error}).") from None
+        except (OSError, ValueError, RecursionError) as error:
+            raise RunError(f"The config.json of {self.path} cannot be read ({_reason(error)}).") from None
         if not isinstance(data, dict):
             raise RunError(f"The config.json of {self.path} is damaged: it holds {_kind_of(data)}, not an object.")
         return data
@@ -453,8 +493,8 @@ class RunDir:
             status = RunStatus.from_dict(json.loads(self.status_path.read_text()))
         except FileNotFoundError:
             return RunStatus(state="failed", error="status.json is missing")
-        except (OSError, ValueError) as error:
-            return RunStatus(state="failed", error=f"status.json cannot be read ({error})")
+        except (OSError, ValueError, RecursionError) as error:
+            return RunStatus(state="failed", error=f"status.json cannot be read ({_reason(error)})")
         if status.state in ("running", "paused") and not self.job_alive(status):
             status.state = "failed"
             status.error = self.gone_reason(status.pid)
@@ -556,11 +596,8 @@ class RunDir:
         for line in reversed(data.splitlines()):
             if b'"final"' not in line:
                 continue  # most records are not it: no need to parse them
-            try:
-                record = json.loads(line)
-            except ValueError:
-                continue
-            if isinstance(record, dict) and record.get("final") is True:
+            record = metric_record(line)
+            if record is not None and record.get("final") is True:
                 return record
         return None
 
@@ -579,11 +616,8 @@ class RunDir:
         end = data.rfind(b"\n") + 1
         records = []
         for line in data[:end].splitlines():
-            try:
-                record = json.loads(line)
-            except ValueError:
-                continue
-            if isinstance(record, dict):
+            record = metric_record(line)
+            if record is not None:
                 records.append(record)
         return records, offset + end
 
@@ -595,9 +629,11 @@ class RunDir:
             return None
         for line in reversed(data[: data.rfind(b"\n") + 1].splitlines()):
             try:
-                return json.loads(line)
-            except ValueError:
+                record = json.loads(line)
+            except (ValueError, RecursionError):
                 continue
+            if isinstance(record, dict) and isinstance(record.get("text"), str) and _fits(record.get("step"), (int,)):
+                return record
         return None
 
     def log_tail(self, lines: int = 20, max_bytes: int = 64_000) -> list[str]:

@@ -25,13 +25,19 @@ TRAINERS: dict[str, type[Trainer]] = {"charlm": CharLMTrainer, "sentiment": Sent
 
 
 def run_training(
-    run: RunDir, config: TrainConfig, *, stop_requested: Callable[[], bool] = lambda: False, group: Group | None = None
+    run: RunDir,
+    config: TrainConfig,
+    *,
+    stop_requested: Callable[[], bool] = lambda: False,
+    group: Group | None = None,
+    between_steps: Callable[[], object] | None = None,
 ) -> str:
     """Train `run` in this process (from its last.pt when it has one); returns "done" or "stopped".
 
     `group` is this rank's place in a distributed run (engine.training.distributed.join); rank 0 reads the
     checkpoint and sends its bytes to the others. Errors propagate (the worker turns them into a
-    failed status); the final status is written here.
+    failed status); the final status is written here. `between_steps` is called between steps (the
+    job's thread share, engine.training.threads).
     """
     if group is None:
         group = Group(device=job_device(config.device))
@@ -47,6 +53,8 @@ def run_training(
     trainer_class = TRAINERS[config.job]
     trainer = trainer_class(run, config, device, amp, group)
     trainer.stop_requested = stop_requested
+    if between_steps is not None:
+        trainer.control.between_steps = between_steps
     trainer.setup(checkpoint)
     try:
         return _train(trainer, run, config, group, checkpoint is not None)

@@ -152,7 +152,7 @@ def read_jsonl(path: Path) -> list[dict[str, Any]]:
     for line in data[: data.rfind(b"\n") + 1].splitlines():
         try:
             record = json.loads(line)
-        except ValueError:
+        except (ValueError, RecursionError):
             continue
         if isinstance(record, dict):
             records.append(record)
@@ -167,7 +167,7 @@ def open_event_log(directory: Path, run: RunDir, start: float) -> EventLog:
     directory.mkdir(parents=True, exist_ok=True)
     clear_event_files(directory)
     log = EventLog(directory, run.config(), start)
-    for record in read_jsonl(run.metrics_path):
+    for record in run.read_metrics()[0]:  # metrics' one loader: records of the shape a job writes
         log.record(record, flush=False)
     for sample in read_jsonl(run.samples_path):
         if isinstance(sample.get("step"), int) and isinstance(sample.get("text"), str):
@@ -191,7 +191,7 @@ def export_run(run: RunDir, destination: Path | None = None) -> Path:
         status = run.status()
         if status.state in ("running", "paused"):
             raise RunError(f"The run {run.name} is {status.state} and writes its own {TB_DIR}/ folder already.")
-    records = read_jsonl(run.metrics_path)
+    records, _ = run.read_metrics()
     last_time = records[-1].get("time") if records else None
     try:
         modified = run.metrics_path.stat().st_mtime

@@ -48,6 +48,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.nice:
         with contextlib.suppress(OSError):
             os.nice(args.nice)
+        from engine.training.threads import lower_session_priority
+
+        lower_session_priority(args.nice)  # autogroup scheduling would otherwise give the job a full share
     run = RunDir(args.run_dir)
     if args.rank:
         return rank_main(run)
@@ -109,11 +112,17 @@ def train_run(run: RunDir, stop_requested: Callable[[], bool]) -> int:
         from engine.training.launcher import launch
 
         return launch(run, config, record_failure)
-    torch.set_num_threads(config.threads or os.cpu_count() or 1)
     from engine.training.session import run_training
+    from engine.training.threads import ThreadShare
 
+    share = None
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    else:  # the cores shared out among the jobs running now, and again as they come and go
+        share = ThreadShare(torch.set_num_threads)
+        share.tune()
     try:
-        run_training(run, config, stop_requested=stop_requested)
+        run_training(run, config, stop_requested=stop_requested, between_steps=share.tune if share else None)
     except Exception as error:
         record_failure(run, *describe_failure(error, config))
         return 1

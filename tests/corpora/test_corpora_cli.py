@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -94,6 +95,11 @@ def test_render_text_matches_describe(review_folder: Path) -> None:
         lambda d: write_table(d / "three.csv", [{"text": "x", "label": v} for v in (0, 1, 2)]),
         lambda d: "gutenberg:nope",
         lambda d: "gutenberg:1268",
+        lambda d: _fifo(d / "pipe.txt"),
+        lambda d: _fifo(d / "pipe.csv"),
+        lambda d: "/dev/zero",
+        lambda d: _write(d / "late-nul.txt", b"a" * 70_000 + b"\x00" + b"b" * 100),
+        lambda d: _write(d / "late-nul.csv", b"text,label\n" + b"good film,1\n" * 7_000 + b"bad\x00,0\n"),
     ],
     ids=[
         "missing",
@@ -107,6 +113,11 @@ def test_render_text_matches_describe(review_folder: Path) -> None:
         "labels",
         "bad-id",
         "offline",
+        "fifo-text",
+        "fifo-reviews",
+        "dev-zero",
+        "nul-after-64k",
+        "nul-after-64k-csv",
     ],
 )
 def test_bad_input_exits_2_with_one_sentence(tmp_path: Path, capsys: pytest.CaptureFixture[str], make) -> None:
@@ -114,6 +125,14 @@ def test_bad_input_exits_2_with_one_sentence(tmp_path: Path, capsys: pytest.Capt
     assert rc == 2 and out == ""
     assert err.startswith("rnn-tui: ") and err.endswith("\n") and err.count("\n") == 1
     assert_one_sentence(err.removeprefix("rnn-tui: ").rstrip("\n"))
+
+
+def _fifo(path: Path) -> Path:
+    """A named pipe nobody writes to: reading it would block for ever."""
+    if not hasattr(os, "mkfifo"):
+        pytest.skip("this system has no named pipes")
+    os.mkfifo(path)
+    return path
 
 
 def _write(path: Path, data: bytes) -> Path:

@@ -176,11 +176,11 @@ def test_ctrl_c_stops_the_server_and_its_apps_and_leaves_training_jobs_running(t
             assert asyncio.run(tab_then_ctrl_c()) == 0
             assert "Ctrl+C stops the server" in server.stdout.read()
         assert app_processes(runs) == []
-        assert pid_alive(job) and run.status().state in ("running", "queued")
+        assert pid_alive(job.pid) and run.status().state in ("running", "queued")
     finally:
         run.request("stop")
         deadline = time.monotonic() + 60
-        while pid_alive(job) and time.monotonic() < deadline:
+        while pid_alive(job.pid) and time.monotonic() < deadline:
             time.sleep(0.2)
 
 

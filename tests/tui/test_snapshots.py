@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+
+import pytest
+
 from engine.stepper.scenario import PRESETS, config_from_strings
 from tests.tui.conftest import settle, stepper
 from tui.app import RnnTuiApp
@@ -255,3 +259,39 @@ def test_edit_run_form_80x24(snap_compare, tmp_path):
 
     app = RnnTuiApp(runs_root=_compare_runs(tmp_path))
     assert snap_compare(app, terminal_size=(80, 24), run_before=run_before)
+
+
+def _queued_sweep_root(tmp_path):
+    """A running run holding the one slot, a run queued by hand and a two-run sweep queued behind it."""
+    from engine.training import queue
+    from engine.training.config import parse_train_config
+    from engine.training.sweep import plan_sweep, queue_sweep
+    from tests.tui.train.test_train_pane import make_run
+
+    root = tmp_path / "runs"
+    make_run(root, "20261128-100000-charlm-aaaa", records=12, pid=os.getpid())  # this process plays its job
+    queue.enqueue(root, [(parse_train_config("charlm", "default", data="tiny.txt"), "20261128-110000-charlm-cccc")])
+    queue_sweep(root, "lr-grid", plan_sweep("charlm", "default", {"data": "tiny.txt", "lr": "1e-3,1e-2"}))
+    return root
+
+
+async def _select_a_queued_sweep_run(pilot) -> None:
+    from tests.tui.conftest import wait_until
+
+    await pilot.press("f3")
+    pane = pilot.app.query_one("#train-pane")
+    await wait_until(pilot, lambda: len(pane.rows) == 4)
+    await pilot.press("down")  # rows go newest name first: the sweep's first run, second in line
+    await wait_until(pilot, lambda: pane.selected is not None and pane.selected.name == "lr-grid-1")
+    # Its records are read once the cursor rests on it (the plot says "reading…" until then).
+    await wait_until(
+        pilot, lambda: pane.plotted is not None and "reading" not in pane.query_one("#run-view").legend.plain
+    )
+    await pilot.pause()
+
+
+@pytest.mark.parametrize("size", [(80, 24), (160, 48)])
+def test_train_pane_queue_and_sweep(snap_compare, tmp_path, monkeypatch, size):
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")  # one slot, held by the running run: nothing starts
+    root = _queued_sweep_root(tmp_path)
+    assert snap_compare(RnnTuiApp(runs_root=root), terminal_size=size, run_before=_select_a_queued_sweep_run)

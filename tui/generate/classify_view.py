@@ -10,7 +10,10 @@ from engine.generation.classify import Classification, WordScore
 from tui.generate.readouts import bar
 
 SHOWN_WORDS = 5  # the strongest words listed each way
-STRONG, CLEAR, FAINT = 0.5, 0.3, 0.15  # a word's share of the strongest contribution: bold, plain, dim, unmarked
+# How far a word moved the logit (its occlusion score, in logit units: the same scale for every review):
+# at least STRONG is bold, at least CLEAR plain, at least NEUTRAL dim; below NEUTRAL it is left uncoloured
+# and listed neither way (±0.00 as shown is no push at all).
+STRONG, CLEAR, NEUTRAL = 1.0, 0.25, 0.05
 
 
 def classification_text(review: str, result: Classification) -> Text:
@@ -27,9 +30,7 @@ def classification_text(review: str, result: Classification) -> Text:
     out.append("\n")
     out.append(coloured_review(review, result.words))
     out.append("\n\n")
-    ranked = sorted(result.words, key=lambda w: w.contribution)
-    pushes_up = [w for w in reversed(ranked) if w.contribution > 0][:SHOWN_WORDS]
-    pushes_down = [w for w in ranked if w.contribution < 0][:SHOWN_WORDS]
+    pushes_up, pushes_down = strongest_words(result.words)
     out.append("pushed towards positive: ", style="dim")
     out.append(_listed(pushes_up), style="green")
     out.append("\npushed towards negative: ", style="dim")
@@ -38,32 +39,61 @@ def classification_text(review: str, result: Classification) -> Text:
     return out
 
 
+def word_style(contribution: float) -> str | None:
+    """The colour of a word that moved the logit by `contribution`: None (uncoloured) for next to nothing."""
+    size = abs(contribution)
+    if size < NEUTRAL:
+        return None
+    colour = "green" if contribution > 0 else "red"
+    return f"bold {colour}" if size >= STRONG else colour if size >= CLEAR else f"dim {colour}"
+
+
 def coloured_review(review: str, words: tuple[WordScore, ...]) -> Text:
-    """`review` with each word green (towards positive) or red, brighter the more it pushed."""
-    scale = max((abs(w.contribution) for w in words), default=0.0) or 1.0
+    """`review` with each word green (towards positive) or red, brighter the more it pushed (an absolute scale)."""
     coloured = Text(review)
     for word in words:
-        if not word.span or word.contribution == 0:
-            continue
-        strength = min(abs(word.contribution) / scale, 1.0)
-        style = ("green" if word.contribution > 0 else "red") + (" bold" if strength > STRONG else "")
-        if strength > FAINT:
-            coloured.stylize(style if strength > CLEAR else f"dim {style}", *word.span)
+        style = word_style(word.contribution)
+        if word.span and style:
+            coloured.stylize(style, *word.span)
     return coloured
+
+
+def strongest_words(words: tuple[WordScore, ...]) -> tuple[list[tuple[str, int, float]], list[tuple[str, int, float]]]:
+    """The words that pushed most towards positive, and towards negative: (token, times, summed contribution).
+
+    A word that occurs several times is one entry with its contributions summed, so it is listed on one
+    side only; words whose sum is next to nothing (below NEUTRAL) are on neither.
+    """
+    totals: dict[str, list[float]] = {}
+    for word in words:
+        totals.setdefault(word.token, []).append(word.contribution)
+    summed = [(token, len(values), sum(values)) for token, values in totals.items()]
+    ranked = sorted((entry for entry in summed if abs(entry[2]) >= NEUTRAL), key=lambda entry: entry[2])
+    up = [entry for entry in reversed(ranked) if entry[2] > 0][:SHOWN_WORDS]
+    down = [entry for entry in ranked if entry[2] < 0][:SHOWN_WORDS]
+    return up, down
 
 
 def notes(result: Classification) -> list[str]:
     """What the score means, which words the model did not know, and what it did not read."""
-    found = [f"{result.method}: the change in the logit when a word is left out"]
+    found = [
+        f"{result.method}: the change in the logit when a word is left out; "
+        f"uncoloured under ±{NEUTRAL:g}, dim under ±{CLEAR:g}, bold from ±{STRONG:g}"
+    ]
     unknown = sorted({w.token for w in result.words if not w.known})
     if unknown:
         found.append(
             f"{len(unknown)} word{'s' if len(unknown) > 1 else ''} not in the vocabulary read as <unk>: {', '.join(unknown[:8])}"
         )
+    if result.unscored:
+        found.append(result.unscored_note())
     if result.truncated:
         found.append(f"the review is longer than the model reads: its last {result.truncated:,} tokens were not scored")
     return found
 
 
-def _listed(words: list[WordScore]) -> str:
-    return ", ".join(f"{w.token} {w.contribution:+.2f}" for w in words) or "nothing"
+def _listed(words: list[tuple[str, int, float]]) -> str:
+    return (
+        ", ".join(f"{token}{f' ×{times}' if times > 1 else ''} {total:+.2f}" for token, times, total in words)
+        or "nothing"
+    )

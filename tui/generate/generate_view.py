@@ -27,6 +27,7 @@ from tui.generate.saving import save_generation
 from tui.generate.settings_form import SettingsForm
 from tui.generate.stream_view import StreamView
 from tui.generate.widgets import GenerateBody, ModeControls, PromptInput, focus_now, load_history
+from tui.numbers import fit_path
 
 STATUS_EVERY_S = 0.1  # the chart and the status line while generating: 10 times a second
 
@@ -40,6 +41,10 @@ class GenerateHost(ModeControls, Protocol):
     def held(self, job: Job) -> HeldModel | None: ...
 
     def is_loading(self, job: Job) -> bool: ...
+
+    def train_default(self) -> None: ...
+
+    def offers_training(self) -> bool: ...
 
 
 class GenerateView(Vertical):
@@ -82,9 +87,19 @@ class GenerateView(Vertical):
         )
         self.status("")
 
+    def explain(self, text: str) -> None:
+        """A longer note where the chart goes until there is something to chart (no model yet, how to get one)."""
+        self.query_one(NextCharChart).message(text)
+
     # ---------------------------------------------------------------- asked by the keys
     def pick_model(self) -> None:
         self.host.pick_model()
+
+    def train_default(self) -> None:
+        self.host.train_default()
+
+    def offers_training(self) -> bool:
+        return self.host.offers_training()
 
     def toggle_mode(self) -> None:
         self.host.toggle_mode()
@@ -284,6 +299,7 @@ class GenerateView(Vertical):
                 held.run.path,
                 model=held.name,
                 checkpoint=held.checkpoint,
+                step=held.step,
                 prompt=self.last_prompt,
                 settings=self.settings,
                 text=left,
@@ -292,4 +308,6 @@ class GenerateView(Vertical):
         except OSError as error:
             self.status(f"Could not save to {held.run.path / 'generations'}: {error.strerror or error}.", error=True)
             return
-        self.status(f"Saved to {path}")
+        status = self.query_one(StatusLine)
+        room = status.size.width - status.styles.gutter.width - len("Saved to ")  # whole, ~/…, or the run's part
+        self.status(f"Saved to {fit_path(path, room, held.run.path.parent)}")

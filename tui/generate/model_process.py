@@ -38,6 +38,7 @@ class HeldModel:
     describe: str
     checkpoint: str
     stamp: int | None = None
+    step: int = 0  # the training step the checkpoint was saved at
 
     @staticmethod
     def stamp_of(path: str | Path) -> int | None:

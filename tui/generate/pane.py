@@ -29,10 +29,13 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.message import Message
 from textual.reactive import reactive
+from textual.timer import Timer
 from textual.widget import Widget
 from textual.widgets import ContentSwitcher, Static
 
-from engine.generation.loading import default_run, model_runs
+from corpora import gutenberg
+from corpora.text import FALLBACK_SOURCE
+from engine.generation.loading import default_run, find_checkpoint, model_runs
 from engine.generation.messages import (
     Begin,
     Candidates,
@@ -50,14 +53,24 @@ from engine.generation.messages import (
 )
 from engine.generation.messages import Reply as ModelReply
 from engine.generation.sampler import Candidate
-from engine.generation.settings import SamplingSettings
-from engine.training.runs import RunDir
+from engine.generation.settings import GenerateInputError, SamplingSettings
+from engine.training.config import DEFAULT_DATA, TrainConfigError, parse_train_config
+from engine.training.jobs import create_run, start_job
+from engine.training.runs import ACTIVE_STATES, RunDir, RunError
 from tui.generate.classify_view import classification_text
 from tui.generate.generate_view import GenerateView
 from tui.generate.model_process import HeldModel, ModelProcess
 from tui.generate.readouts import ModelLine, failure
 from tui.generate.widgets import ClassifyResult, ReviewArea, focus_now
 from tui.run_picker import ModelPicker
+
+STARTER_PRESET = "default"  # the charlm preset `n` trains for a newcomer: about a minute on a laptop CPU
+STARTER_EVERY_S = 1.0  # how often its progress is read while it trains
+STARTER_ABOUT = (
+    "Press n to train the default character model: rnn-tui's `default` charlm preset, an LSTM that learns "
+    "Jules Verne's The Mysterious Island (downloaded once from Project Gutenberg) in 800 steps, about a minute "
+    "on a laptop CPU. It loads here as soon as it saves its first checkpoint; the Train pane (F3) shows it too."
+)
 
 
 class GeneratePane(Widget):
@@ -91,6 +104,13 @@ class GeneratePane(Widget):
         self._review = ""  # the text being classified
         self._classify_token: int | None = None
         self._started_up = False  # the model process starts when the pane is first shown
+        self._focus_in: dict[str, str] = {}  # mode -> the widget last focused in it (where switching back lands)
+        self.starter: RunDir | None = None  # the default character model `n` started
+        self.starter_overrides: dict[str, Any] = {}  # settings laid over its preset (tests make it tiny)
+        self._starter_timer: Timer | None = None
+        self._starter_data = ""  # the data source it trains on
+        self._offline = False  # the book could not be downloaded: `n` trains on the Python docs instead
+        self._no_charlm = False  # no run has a character model checkpoint (as of the last look)
 
     def compose(self) -> ComposeResult:
         yield ModelLine(id="gen-model")
@@ -172,10 +192,30 @@ class GeneratePane(Widget):
         return self.loaded[job]
 
     def is_loading(self, job: Job) -> bool:
-        return job in self._loading
+        """Whether a model of `job` is on its way (loading, or the default character model training for it)."""
+        return job in self._loading or (job == "charlm" and self.loaded["charlm"] is None and self.starter_running())
 
     def focus_on(self, selector: str) -> None:
         focus_now(self.query_one(selector))
+
+    def focus_target(self) -> str:
+        """Where the focus goes when the pane or a mode is shown: where it was last in this mode, else the text
+        to type in; with no character model and none coming, the output, whose `n` trains one."""
+        if self.mode == "generate" and self.offers_training():
+            return "#gen-out"
+        return self._focus_in.get(self.mode, "#gen-prompt" if self.mode == "generate" else "#cls-text")
+
+    def offers_training(self) -> bool:
+        """Whether `n` (train the default character model) is offered: there is no character model to load.
+
+        Asked for every key each time the footer is drawn: it reads no file (load_default looked for runs).
+        """
+        return (
+            self._no_charlm
+            and self.loaded["charlm"] is None
+            and "charlm" not in self._loading
+            and not self.starter_running()
+        )
 
     def toggle_mode(self) -> None:
         self.mode = "classify" if self.mode == "generate" else "generate"
@@ -222,11 +262,19 @@ class GeneratePane(Widget):
             return  # another model was asked for since
         del self._loading[job]
         stamp = HeldModel.stamp_of(reply.checkpoint)
-        self.loaded[job] = HeldModel(RunDir(Path(reply.run)), reply.name, reply.describe, reply.checkpoint, stamp)
+        self.loaded[job] = HeldModel(
+            RunDir(Path(reply.run)), reply.name, reply.describe, reply.checkpoint, stamp, reply.step
+        )
         if job == self.job:
             self._refresh_model_line()
         if job == "charlm":
             self.generate_view.model_loaded()
+            if self.starter is not None and self.starter.path == Path(reply.run):
+                self.generate_view.explain(
+                    f"{reply.name} is loaded at step {reply.step:,} and trains on (F3); m loads its newest "
+                    "checkpoint, and it reloads once it is done. Type a prompt and press Enter (i goes to the prompt)."
+                )
+            self._refresh_keys()
 
     def _on_load_error(self, reply: LoadError) -> None:
         job = reply.job
@@ -266,10 +314,111 @@ class GeneratePane(Widget):
     # ---------------------------------------------------------------- models
     def load_default(self, job: Job) -> None:
         run = default_run(self.runs_root, job)
+        if job == "charlm":
+            self._no_charlm = run is None
         if run is None:
+            if job == "charlm" and self.starter is not None:
+                self._follow_starter()
+                return
             self.query_one(ModelLine).show_missing(job, self.runs_root)
+            if job == "charlm":
+                self.generate_view.explain(STARTER_ABOUT)
+                if self.app.focused is self.query_one("#gen-prompt"):
+                    focus_now(self.query_one("#gen-out"))  # where `n` is a key, not a letter of the prompt
             return
         self.load(run, job)
+
+    # ---------------------------------------------------------------- the newcomer's first model
+    def starter_running(self) -> bool:
+        """Whether the default character model `n` started is still being followed (it has not ended)."""
+        return self.starter is not None and self._starter_timer is not None
+
+    def train_default(self) -> None:
+        """`n`: start the default character model as the Train pane starts a job; it loads here at its first checkpoint."""
+        if self.starter_running():
+            assert self.starter is not None
+            self.generate_view.status(
+                f"{self.starter.name} is training already; it loads here at its first checkpoint."
+            )
+            return
+        data = FALLBACK_SOURCE if self._offline else DEFAULT_DATA["charlm"]
+        try:
+            config = parse_train_config("charlm", STARTER_PRESET, **{"data": data, **self.starter_overrides})
+            run = create_run(self.runs_root, config)
+            start_job(run)
+        except (TrainConfigError, RunError, OSError) as error:
+            self.query_one(ModelLine).show_failure(f"Could not start the default character model: {error}")
+            return
+        self.starter, self._starter_data = run, data
+        self.query_one(ModelLine).show_training(run.name, "starting", 0, 0)
+        self.generate_view.explain(
+            f"Training {run.name} on {'the Python documentation' if self._offline else 'The Mysterious Island'}. "
+            "It loads here as soon as it saves its first checkpoint; the Train pane (F3) shows its curves. "
+            "Meanwhile you can type a prompt (i): it starts when the model is ready."
+        )
+        if self._starter_timer is not None:
+            self._starter_timer.stop()
+        self._starter_timer = self.set_interval(STARTER_EVERY_S, self._follow_starter)
+        self._refresh_keys()
+
+    def _follow_starter(self) -> None:
+        """The starter's progress on the model line; its first checkpoint loaded; a failure explained."""
+        run = self.starter
+        if run is None:
+            return
+        status = run.status()
+        has_checkpoint = True
+        try:
+            find_checkpoint(run)
+        except GenerateInputError:
+            has_checkpoint = False
+        held = self.loaded["charlm"]
+        if held is None and "charlm" not in self._loading and has_checkpoint:
+            self.load(run, "charlm")
+        elif held is not None and held.run == run and status.state == "done":
+            self.reload_if_stale("charlm")  # its last best checkpoint
+        if status.state in ACTIVE_STATES:
+            if held is None and not has_checkpoint and "charlm" not in self._loading:
+                self.query_one(ModelLine).show_training(
+                    run.name, str(status.extra.get("phase") or status.state), status.step, status.total
+                )
+            return
+        if self._starter_timer is not None:
+            self._starter_timer.stop()
+            self._starter_timer = None
+        if status.state != "failed":
+            return
+        if held is not None and held.run == run:  # it failed after its first checkpoint: that model stays
+            self.notify(f"{run.name} failed: {status.error or 'see its log.txt'}", severity="warning", timeout=10)
+        else:
+            self._starter_failed(run, status.error or "it failed; see its log.txt", self._starter_data)
+
+    def _starter_failed(self, run: RunDir, error: str, data: str) -> None:
+        self.starter = None
+        self.generate_view.model_lost()
+        book = data.removeprefix("gutenberg:")
+        offline = (
+            data.startswith("gutenberg:") and not gutenberg.book_path(int(book) if book.isdigit() else 0).is_file()
+        )
+        if offline and not self._offline:
+            self._offline = True
+            self.query_one(ModelLine).show_failure("The book could not be downloaded: n trains on the Python docs.")
+            self.generate_view.explain(
+                "The Mysterious Island could not be downloaded from Project Gutenberg (offline?). Press n to "
+                "train on the Python documentation that ships with Python instead, or on a text file of yours: "
+                "rnn-tui train charlm --data FILE (or F3, n)."
+            )
+        else:
+            self.query_one(ModelLine).show_failure(f"{run.name} failed: n tries again; F3 shows its log.")
+            self.generate_view.explain(
+                f"{error}\n\nIts log is {run.log_path}. Press n to try again, or train one with your own settings "
+                "in the Train pane (F3, n) or with rnn-tui train charlm --data FILE."
+            )
+        self._refresh_keys()
+
+    def _refresh_keys(self) -> None:
+        """The footer again: `n` comes and goes with the character model (GenerateBody.check_action)."""
+        self.generate_view.query_one("#gen-body").refresh_bindings()
 
     def load(self, run: RunDir, job: Job) -> None:
         self._loading[job] = str(run.path)
@@ -302,13 +451,17 @@ class GeneratePane(Widget):
 
         self.app.push_screen(ModelPicker(runs, job, current), picked)
 
-    def watch_mode(self, mode: str) -> None:
+    def watch_mode(self, old: str, mode: str) -> None:
         if not self.is_mounted:
             return
+        focused = self.app.focused
+        left = self.query_one("#gen-generate" if old == "generate" else "#gen-classify")
+        if focused is not None and focused.id and left in focused.ancestors:
+            self._focus_in[old] = f"#{focused.id}"  # switching back lands here, not in a text a letter key types into
         self.generate_view.cancel()
         self.query_one("#gen-modes", ContentSwitcher).current = "gen-generate" if mode == "generate" else "gen-classify"
         self._refresh_model_line()
-        focus_now(self.query_one("#gen-prompt" if mode == "generate" else "#cls-text"))
+        focus_now(self.query_one(self.focus_target()))
 
     # ---------------------------------------------------------------- classifying
     def classify(self, text: str) -> None:

@@ -46,11 +46,27 @@ class ModelLine(Static):
         self.update(Text.assemble(("loading ", "dim"), name, ("…", "dim")))
 
     def show_missing(self, job: str, runs_root: Path) -> None:
-        what = "character model" if job == "charlm" else "sentiment model"
+        """No run of `job` has a checkpoint under `runs_root` (the picker, m, names the folder)."""
+        if job == "charlm":
+            self.update(
+                Text.assemble(("No character model yet", "bold yellow"), ": press n to train the default one (~1 min).")
+            )
+        else:
+            self.update(
+                Text.assemble(
+                    ("No sentiment model yet", "bold yellow"), ": train one in the Train pane (F3, n), then m."
+                )
+            )
+
+    def show_training(self, name: str, phase: str, step: int, total: int) -> None:
+        """The default character model (n) is training: how far, until its first checkpoint loads."""
+        done = f"step {step:,}/{total:,}" if total else phase
         self.update(
             Text.assemble(
-                (f"No {what} yet", "bold yellow"),
-                f" in {runs_root}: train one in the Train pane (F3, n) or with `rnn-tui train {job}`, then press m.",
+                ("training ", "dim"),
+                (short_name(name), "bold"),
+                f" · {done}",
+                (" · loads at its first checkpoint", "dim"),
             )
         )
 
@@ -114,8 +130,11 @@ class StatusLine(LiveText):
     """Progress while generating, and how it ended (red for an error)."""
 
     def say(self, text: str | Text, error: bool = False) -> None:
+        """One line: a longer text ends in … rather than wrapping out of sight (a path has no space to wrap at)."""
         self.set_class(error, "-error")
-        self.update(text)
+        line = Text(text) if isinstance(text, str) else text.copy()
+        line.no_wrap, line.overflow = True, "ellipsis"
+        self.update(line)
 
 
 class NextCharChart(LiveText):

@@ -16,12 +16,14 @@ def save_generation(
     *,
     model: str,
     checkpoint: str,
+    step: int,
     prompt: str,
     settings: SamplingSettings,
     text: str,
     right: tuple[float, str] | None = None,
 ) -> Path:
-    """Write `text` (and `right`: the side-by-side temperature and text) with its settings; the path of the text.
+    """Write `text` (and `right`: the side-by-side temperature and text) with its settings and the checkpoint
+    that made it (the run, the checkpoint file and its training step); the path of the text.
 
     OSError when the folder or a file cannot be written.
     """
@@ -29,7 +31,9 @@ def save_generation(
     path = folder / f"{time.strftime('%Y%m%d-%H%M%S')}-seed{settings.seed}.txt"
     meta = {
         "model": model,
+        "run": str(run_path),
         "checkpoint": checkpoint,
+        "step": step,
         "prompt": prompt,
         "settings": asdict(settings),
         "temperature2": right[0] if right is not None else None,

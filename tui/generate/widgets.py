@@ -25,6 +25,7 @@ TOP_KS = (1, 2, 3, 5, 10, 20, 40, 0)  # fewest candidates first; 0 (off) keeps t
 TOP_PS = (0.5, 0.7, 0.8, 0.9, 0.95, 1.0)
 LENGTHS = (100, 200, 500, 1000, 2000, 5000, 10000)
 HISTORY_SIZE = 100
+FOR_A_MODEL = ("temperature", "dual", "save", "regenerate")  # GenerateBody's actions that need a model's output
 
 
 def step_through(ladder: tuple[float, ...], value: float, direction: int) -> float:
@@ -102,6 +103,10 @@ class SamplingControls(ModeControls, Protocol):
     def edit_settings(self) -> None: ...
 
     def save_output(self) -> None: ...
+
+    def train_default(self) -> None: ...
+
+    def offers_training(self) -> bool: ...
 
 
 class ReviewControls(ModeControls, Protocol):
@@ -202,6 +207,7 @@ class GenerateBody(PaneKeys, Horizontal):
             "new seed",
             id="gen.regenerate",
             tooltip="Generate again from the same prompt with the next seed",
+            show=False,  # the footer fits 80 columns; help (F1) lists every key
         ),
         Binding(
             "d", "dual", "2 temps", id="gen.dual", tooltip="Two temperatures side by side from the same prompt and seed"
@@ -212,9 +218,17 @@ class GenerateBody(PaneKeys, Horizontal):
             "settings",
             id="gen.settings",
             tooltip="Type exact settings: temperature, top-k, top-p, length, seed, stop",
+            show=False,
         ),
         Binding("w", "save", "save", id="gen.save", tooltip="Save the output to a file in the run's folder"),
         Binding("i,enter", "edit_prompt", "prompt", id="gen.prompt", tooltip="Back to the prompt", show=False),
+        Binding(
+            "n",
+            "train_default",
+            "train one",
+            id="gen.train_default",
+            tooltip="No character model yet: train the default one (about a minute on a laptop CPU); it loads here",
+        ),
     ]
 
     controls: SamplingControls
@@ -268,6 +282,17 @@ class GenerateBody(PaneKeys, Horizontal):
 
     def action_edit_prompt(self) -> None:
         self.controls.focus_on("#gen-prompt")
+
+    def action_train_default(self) -> None:
+        self.controls.train_default()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """`n` is offered (in the footer, and acts) only while there is no character model to load; the keys
+        that need a model's output leave the footer then, so that `n` fits in 80 columns."""
+        newcomer = self.controls.offers_training()
+        if action == "train_default":
+            return newcomer
+        return not (newcomer and action in FOR_A_MODEL)
 
 
 class ReviewArea(TextArea):

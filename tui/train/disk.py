@@ -17,12 +17,15 @@ import json
 import math
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from engine.training import queue
 from engine.training.runmeta import RunMeta, read_meta
 from engine.training.runs import ACTIVE_STATES, RunDir, RunError, RunStatus
+from engine.training.sweep import membership
+from engine.training.usage import Usage, UsageMeter
 from tui.train.curves import Columns, columns_of
 
 FULL_EVERY = 4  # polls between looks at runs that are not active (4 Hz polls: once a second)
@@ -30,13 +33,16 @@ FULL_EVERY = 4  # polls between looks at runs that are not active (4 Hz polls: o
 
 @dataclass
 class RunRow:
-    """One line of the runs table, read from a run directory."""
+    """One line of the runs table, read from a run directory (and the root's queue and sweeps)."""
 
     run: RunDir
     job: str
     status: RunStatus
     meta: RunMeta = field(default_factory=RunMeta)
     config: dict[str, Any] = field(default_factory=dict)
+    queue_position: int | None = None  # a queued run's place in line, from 1
+    sweep: str | None = None
+    usage: Usage | None = None  # what its job costs, when measured (running runs)
 
     @property
     def label(self) -> str:
@@ -101,6 +107,17 @@ class RunIndex:
             self._refresh(name, entry, with_meta=full or entry.row is None or name in watched_names)
             if entry.row is not before:
                 self.version += 1
+        places, sweeps = queue.positions(self.root), membership(self.root)
+        for name in self._names:
+            entry = self._entries[name]
+            row = entry.row
+            if row is None:
+                continue
+            place = places.get(name) if row.status.state == "queued" else None
+            sweep = sweeps.get(name) or row.meta.sweep
+            if (place, sweep) != (row.queue_position, row.sweep):
+                entry.row = replace(row, queue_position=place, sweep=sweep)
+                self.version += 1
         rows = [row for name in self._names if (row := self._entries[name].row) is not None]
         self._active = [row.run.name for row in rows if row.status.state in ACTIVE_STATES]
         return rows
@@ -146,12 +163,11 @@ class RunIndex:
         # File times move in coarse ticks: a directory changed within the last second may change again
         # without its mtime moving, so only an older stamp is trusted to mean "nothing changed".
         settled = dir_stamp is not None and time.time_ns() - dir_stamp > 1_000_000_000
-        if entry.row is not None and settled and dir_stamp == entry.dir_stamp:
-            status = entry.row.status  # nothing was replaced in the directory: status and meta are as read
-            if status.state in ("running", "paused") and not run.job_alive(status):
-                row = entry.row  # the job died without a word: status() says so
-                entry.row = RunRow(run=run, job=row.job, status=run.status(), meta=row.meta, config=row.config)
-            return
+        # An active run's status.json may be overwritten in place (a job's last word on a full disk, which
+        # leaves the directory's mtime alone): its stamps are always compared.
+        quiet_run = entry.row is not None and entry.row.status.state not in ACTIVE_STATES
+        if quiet_run and settled and dir_stamp == entry.dir_stamp:
+            return  # nothing was replaced in the directory of a finished run: status and meta are as read
         entry.dir_stamp = dir_stamp
         if entry.row is None:
             try:
@@ -212,7 +228,8 @@ class Snapshot:
 
     rows: list[RunRow]
     error: str | None = None
-    version: int = -1  # the index's version: the same as last time means the rows did not change
+    version: int | None = None  # the index's version: the same as last time means the rows did not change
+    # (None: something changes on every poll, such as a measured job's cost)
     # path -> (next offset, records, whether the file was rewritten and history starts over, their columns)
     new_records: dict[Path, tuple[int, list[dict[str, Any]], bool, Columns]] = field(default_factory=dict)
     sample: dict[str, Any] | None = None
@@ -225,18 +242,49 @@ def read_rows(root: Path) -> list[RunRow]:
 
 
 def read_snapshot(
-    root: Path, selected: RunDir | None, offsets: dict[Path, int], with_log: bool, index: RunIndex | None = None
+    root: Path,
+    selected: RunDir | None,
+    offsets: dict[Path, int],
+    with_log: bool,
+    index: RunIndex | None = None,
+    meter: UsageMeter | None = None,
+    measure_all: bool = False,
+    serve_queue: bool = True,
 ) -> Snapshot:
     """The runs, the metric records after each watched run's offset, and the selected run's sample (or log).
 
-    With an `index` (the pane keeps one), only what changed since its last call is read.
+    With an `index` (the pane keeps one), only what changed since its last call is read. First, with
+    `serve_queue`, the root's queue is served (queued runs start here when slots are free, as in the
+    scheduler process). With a `meter`, the selected run's job is measured (every running job's with
+    `measure_all`).
     """
     index = index or RunIndex(root)
     try:
+        if serve_queue:
+            queue.tick(root)
         rows = index.rows((selected,))
     except RunError as error:
         return Snapshot(rows=[], error=str(error))
-    snapshot = Snapshot(rows=rows, version=index.version)
+    version: int | None = index.version
+    if meter is not None:
+        measured = (
+            {row.run for row in rows if row.status.state in ("running", "paused") and row.status.pid}
+            if measure_all
+            else {
+                row.run
+                for row in rows
+                if row.run == selected and row.status.state in ("running", "paused") and row.status.pid
+            }
+        )
+        if measured:
+            # New row objects (the index's stay as read): a measured row changes on every poll.
+            rows = [
+                replace(row, usage=meter.measure(row.status.pid)) if row.run in measured and row.status.pid else row
+                for row in rows
+            ]
+            version = None
+        meter.forget({row.status.pid for row in rows if row.run in measured and row.status.pid})
+    snapshot = Snapshot(rows=rows, version=version)
     for path, offset in offsets.items():
         run = RunDir(path)
         try:

@@ -1,11 +1,12 @@
 """The new-run form: job, preset, and every setting of `engine.training.config.FORM_FIELDS`.
 
-It returns a validated `TrainConfig` (or None); validation is torch-free, so it answers at once.
+It returns a validated `TrainConfig` and whether to start it now or queue it (a `NewRun`), or None;
+validation is torch-free, so it answers at once.
 """
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -26,11 +27,19 @@ from engine.training.config import (
 from tui.forms import FormScreen, Toggle
 
 
+@dataclass(frozen=True)
+class NewRun:
+    """What the form asks for: a run with `config`, started at once or put at the end of the queue."""
+
+    config: TrainConfig
+    queue: bool = False
+
+
 def _shown(value: object) -> str:
     return "" if value is None else f"{value:g}" if isinstance(value, float) else str(value)
 
 
-class TrainForm(FormScreen[TrainConfig]):
+class TrainForm(FormScreen[NewRun]):
     """A new training job: changing the job or the preset refills the fields, but not the data source.
 
     `data_paths` (job -> the data source last typed for it) is shared with the caller, so the form
@@ -40,6 +49,9 @@ class TrainForm(FormScreen[TrainConfig]):
     BINDINGS = [
         Binding("escape", "cancel", "Cancel", id="train_form.cancel"),
         Binding("ctrl+s", "apply", "Start", id="train_form.apply"),
+        Binding(
+            "ctrl+t", "queue", "Queue", id="train_form.queue", tooltip="Queue the run: it starts when a slot frees up"
+        ),
     ]
 
     errors = (TrainConfigError,)
@@ -56,7 +68,7 @@ class TrainForm(FormScreen[TrainConfig]):
         if typed is not None:
             config = replace(config, data=typed)
         with Vertical(id="train-form"):
-            yield Static("[b]New training run[/]  [dim]Enter or ctrl+s starts it, Esc cancels[/]")
+            yield Static("[b]New training run[/]  [dim]Enter or ctrl+s starts it, ctrl+t queues it, Esc cancels[/]")
             with Horizontal(id="train-form-top"):
                 yield Label("Job ")
                 yield Select([(job, job) for job in JOBS], value=self.job, allow_blank=False, compact=True, id="job")
@@ -76,6 +88,7 @@ class TrainForm(FormScreen[TrainConfig]):
             yield Static(id="form-error")
             with Horizontal(id="train-form-buttons"):
                 yield Button("Start", variant="primary", id="start", compact=True)
+                yield Button("Queue", id="queue", compact=True)
                 yield Button("Cancel", id="cancel", compact=True)
 
     def _widget(self, field: FormField, value: object):
@@ -122,5 +135,22 @@ class TrainForm(FormScreen[TrainConfig]):
                 values[field.name] = widget.value
         return values
 
-    def build(self) -> TrainConfig:
-        return parse_train_config(self.job, self.preset, **self.values())
+    def build(self) -> NewRun:
+        return NewRun(parse_train_config(self.job, self.preset, **self.values()), queue=self._queue)
+
+    _queue = False
+
+    def action_queue(self) -> None:
+        """Like Start, but the run goes to the end of the queue."""
+        self._queue = True
+        try:
+            self.action_apply()
+        finally:
+            self._queue = False
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        if event.button.id == "queue":
+            event.stop()
+            self.action_queue()
+        else:
+            super().on_button_pressed(event)

@@ -10,6 +10,7 @@ quitting or crashing the UI loses nothing.
 
 from __future__ import annotations
 
+import time
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -25,6 +26,7 @@ from textual.worker import Worker, WorkerState
 
 from engine.training.runmeta import MetaError, update_meta
 from engine.training.runs import ACTIVE_STATES, RunDir, RunError
+from engine.training.usage import UsageMeter
 from tui.numbers import fmt_best
 from tui.train.curves import SMOOTHING, X_AXES, PlotOptions, x_label
 from tui.train.disk import History, RunIndex, RunRow, Snapshot, read_rows, read_snapshot
@@ -32,9 +34,10 @@ from tui.train.run_view import PlotSignature, RunView, run_text
 from tui.train.runs_table import RunsTable
 
 if TYPE_CHECKING:
-    from engine.training.config import TrainConfig
+    from tui.train.form import NewRun
 
 POLL_INTERVAL_S = 0.25  # 4 Hz: light over SSH
+QUEUE_INTERVAL_S = 2.0  # how often a poll also serves the queue (each look stats every run)
 NOTICE_S = 8.0  # how long a notice stays under the table
 ERROR_S = 30.0  # and an error
 SETTLE_S = 0.15  # how long the cursor rests on a run before its records are read
@@ -80,11 +83,36 @@ class TrainPane(Widget):
             "x", "x_axis", "x axis", id="train.x_axis", show=False, tooltip="x axis: step, training time or tokens seen"
         ),
         Binding("o", "toggle_log", "log", id="train.log", tooltip="Show the log tail instead of the sample"),
+        Binding(
+            "plus",
+            "move_queued(-1)",
+            "queue up",
+            id="train.queue_up",
+            tooltip="Move the selected queued run up the queue",
+            show=False,
+        ),
+        Binding(
+            "minus",
+            "move_queued(1)",
+            "queue down",
+            id="train.queue_down",
+            tooltip="Move the selected queued run down the queue",
+            show=False,
+        ),
+        Binding(
+            "c",
+            "toggle_cost",
+            "cost",
+            id="train.cost",
+            tooltip="Show what each running job costs (CPU, memory) as a column",
+            show=False,
+        ),
     ]
 
     plot_index = reactive(0)
     show_log = reactive(False)
     show_archived = reactive(False)
+    show_cost = reactive(False)
 
     def __init__(self, runs_root: Path, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -104,6 +132,8 @@ class TrainPane(Widget):
         self._dirty = False  # something the pane changed (selection, overlay, filter) needs the next poll drawn
         self._message_timer: Timer | None = None
         self.data_paths: dict[str, str] = {}  # job -> the data source last typed in the new-run form
+        self.meter = UsageMeter()  # used only by the polling thread, one read at a time
+        self._queue_served = -QUEUE_INTERVAL_S  # when a poll last served the queue (monotonic clock)
 
     def compose(self) -> ComposeResult:
         yield RunsTable(id="runs", cursor_type="row")
@@ -144,11 +174,31 @@ class TrainPane(Widget):
             return
         watched = [run for run in (self.selected, *self.overlay) if run is not None]
         offsets = {run.path: self.histories.get(run.path, History()).offset for run in watched}
-        self.read_disk(self.runs_root, self.selected, offsets, self.show_log)
+        serve = time.monotonic() - self._queue_served >= QUEUE_INTERVAL_S
+        if serve:
+            self._queue_served = time.monotonic()
+        self.read_disk(self.runs_root, self.selected, offsets, self.show_log, self.show_cost, serve)
 
     @work(thread=True, group="train-poll", exit_on_error=False)
-    def read_disk(self, root: Path, selected: RunDir | None, offsets: dict[Path, int], with_log: bool) -> Snapshot:
-        return read_snapshot(root, selected, offsets, with_log, self.index)
+    def read_disk(
+        self,
+        root: Path,
+        selected: RunDir | None,
+        offsets: dict[Path, int],
+        with_log: bool,
+        every_cost: bool,
+        serve_queue: bool,
+    ) -> Snapshot:
+        return read_snapshot(
+            root,
+            selected,
+            offsets,
+            with_log,
+            self.index,
+            self.meter,
+            measure_all=every_cost,
+            serve_queue=serve_queue,
+        )
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.worker.group != "train-poll":
@@ -167,6 +217,7 @@ class TrainPane(Widget):
         previous = self._snapshot
         quiet = (
             previous is not None
+            and snapshot.version is not None
             and snapshot.version == previous.version
             and not snapshot.new_records
             and snapshot.sample == previous.sample
@@ -214,7 +265,9 @@ class TrainPane(Widget):
     def _update_table(self) -> None:
         """The table follows the runs on disk; the first run is selected until the user picks one."""
         table = self.query_one(RunsTable)
-        table.show_rows(self.rows, frozenset(run.name for run in self.overlay), self.size.width)
+        table.show_rows(
+            self.rows, frozenset(run.name for run in self.overlay), self.size.width, show_cost=self.show_cost
+        )
         if (self.selected is None or self.row_for(self.selected) is None) and self.rows:
             self.selected = self.rows[0].run
         if self.selected is not None:
@@ -287,6 +340,9 @@ class TrainPane(Widget):
         row = self._selected_row()
         if row is None:
             return
+        if row.queue_position is not None:
+            self._queue_change(row, "cancel")
+            return
         if row.status.state not in ACTIVE_STATES:
             self.set_message(f"{row.run.name} is already {row.status.state}.")
             return
@@ -306,6 +362,9 @@ class TrainPane(Widget):
         row = self._selected_row()
         if row is None:
             return
+        if row.queue_position is not None:
+            self._queue_change(row, "start")
+            return
         if row.status.state in ACTIVE_STATES:
             self.set_message(f"{row.run.name} is {row.status.state}; stop it before resuming from a checkpoint.")
             return
@@ -313,6 +372,41 @@ class TrainPane(Widget):
             self.set_message(f"{row.run.name} is done; there is nothing left to train.")
             return
         self.start_job(row.run, resume=True)
+
+    def action_move_queued(self, places: int) -> None:
+        row = self._selected_row()
+        if row is None:
+            return
+        if row.queue_position is None:
+            self.set_message(f"{row.run.name} is {row.status.state}, not queued; only a queued run moves in the queue.")
+            return
+        self._queue_change(row, "up" if places < 0 else "down")
+
+    def _queue_change(self, row: RunRow, change: str) -> None:
+        """Cancel, start now, or move `row`'s queued run; the queue lives in the runs root, so this is quick."""
+        from engine.training import queue
+
+        name = row.run.name
+        try:
+            if change == "cancel":
+                queue.cancel(self.runs_root, name)
+                message = f"Cancelled {name}: it left the queue before it started, and its directory is removed."
+            elif change == "start":
+                queue.start_now(self.runs_root, name)
+                message = f"Started {name} now, ahead of the queue; its log is {row.run.log_path}."
+            else:
+                place = queue.move(self.runs_root, name, -1 if change == "up" else 1)
+                message = f"{name} is now place {place} in the queue."
+        except (queue.QueueError, RunError, OSError) as error:
+            self.set_message(str(error), error=True)
+            return
+        self.set_message(message)
+        self.poll(redraw=True)
+
+    def action_toggle_cost(self) -> None:
+        self.show_cost = not self.show_cost
+        self.set_message("The cost column shows each running job's CPU and memory." if self.show_cost else "")
+        self.poll(redraw=True)
 
     def action_next_plot(self) -> None:
         self.plot_index += 1
@@ -506,18 +600,27 @@ class TrainPane(Widget):
 
         self.app.push_screen(TrainForm(self.data_paths), self._create_from_form)
 
-    def _create_from_form(self, config: TrainConfig | None) -> None:
-        if config is None:
+    def _create_from_form(self, new: NewRun | None) -> None:
+        if new is None:
             return
+        from engine.training import queue
         from engine.training.jobs import create_run
 
         try:
-            run = create_run(self.runs_root, config)
+            if new.queue:
+                (run,) = queue.enqueue(self.runs_root, [(new.config, None)])
+            else:
+                run = create_run(self.runs_root, new.config)
         except RunError as error:
             self.set_message(str(error), error=True)
             return
         self.selected = run
-        self.start_job(run, resume=False)
+        if new.queue:
+            place = queue.positions(self.runs_root).get(run.name)
+            self.set_message(f"Queued {run.name} at place {place}; it starts when a slot frees up (+/- move it).")
+            self.poll(redraw=True)
+        else:
+            self.start_job(run, resume=False)
 
     def start_job(self, run: RunDir, resume: bool) -> None:
         from engine.training.jobs import start_job

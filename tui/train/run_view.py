@@ -33,7 +33,7 @@ from tui.train.curves import (
     y_ticks,
 )
 from tui.train.disk import History, RunRow
-from tui.train.runs_table import STATE_STYLES
+from tui.train.runs_table import state_text
 
 DEFAULT_OPTIONS = PlotOptions()
 
@@ -93,11 +93,17 @@ class RunView(Vertical):
         tested = (
             f" · test acc {final['test_acc']:.4f}" if final and isinstance(final.get("test_acc"), int | float) else ""
         )
-        state = (s.state, STATE_STYLES.get(s.state, ""))
+        state = state_text(row)
+        swept = f" · sweep {row.sweep}" if row.sweep else ""
         tags = f" · #{' #'.join(row.meta.tags)}" if row.meta.tags else ""
         for name in (row.label, short_name(row.label)):
             header = Text.assemble(
-                (name, "bold"), f" · {row.job} · ", state, f" · {devices}{overlaid}", (tested, "bold"), (tags, "dim")
+                (name, "bold"),
+                f" · {row.job} · ",
+                state,
+                f" · {devices}{swept}{overlaid}",
+                (tested, "bold"),
+                (tags, "dim"),
             )
             if header.cell_len <= self.size.width - 2:
                 break  # else the short name, as in the table, where the full one cuts the rest
@@ -105,14 +111,18 @@ class RunView(Vertical):
         progress = self.query_one("#run-progress", ProgressBar)
         # Not before the bar has its width: it rounds the fraction to the half cells of its width then.
         laid_out = progress.query_one("#bar").size.width > 0
-        if laid_out and (progress.total, progress.progress) != (s.total or None, s.step):
-            progress.update(total=s.total or None, progress=s.step)
+        # A queued run has not begun: an empty bar, not the bouncing one of a job that does not know its length yet.
+        total = 1 if s.state == "queued" and not s.total else s.total or None
+        if laid_out and (progress.total, progress.progress) != (total, s.step):
+            progress.update(total=total, progress=s.step)
         eta = fmt_duration(s.eta_s)
+        waiting = "not started" if row.queue_position is None else f"waiting: place {row.queue_position} in the queue"
         self._show(
             "#run-speed",
-            f"{s.step:,}/{s.total:,}"
+            (waiting if s.state == "queued" and not s.step else f"{s.step:,}/{s.total:,}")
             + (f" · ETA {eta}" if eta else "")
-            + (f" · {fmt_speed(s.throughput, s.throughput_unit)}" if s.throughput and s.state == "running" else ""),
+            + (f" · {fmt_speed(s.throughput, s.throughput_unit)}" if s.throughput and s.state == "running" else "")
+            + (f" · {row.usage.describe()}" if row.usage is not None and s.state in ("running", "paused") else ""),
         )
         self.draw_plot(row, others, histories, plot_index, options)
         if text_rows != self._shown.get("rows"):
@@ -163,7 +173,9 @@ class RunView(Vertical):
         left_out = [
             f"{short_name(other.label)} ({other.job}, not {row.job})" for other in others if other.job != row.job
         ]
-        lengths = tuple(len(histories.get(other.run.path, History()).records) for other in runs)
+        lengths = tuple(  # -1: not read yet ("reading…"), so its first read redraws even with no records
+            len(histories[other.run.path].records) if other.run.path in histories else -1 for other in runs
+        )
         plot = self.query_one("#run-plot", PlotextPlot)
         signature = PlotSignature(tuple(other.run.path for other in runs), lengths, title, plot.size, options)
         if signature == self.plotted:

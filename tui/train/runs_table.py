@@ -29,10 +29,19 @@ RUN_COLUMNS = ("run", "job", "state", "device", "step", "ETA", "speed", "best")
 NARROW_COLUMNS = ("run", "job", "state", "step", "ETA", "best")
 WIDE_FROM = 110
 LABEL_WIDTH = 18  # a display name longer than this is cut with … in the table (the header shows it whole)
+#: Columns shown when they have something to say: a sweep's name (when any run belongs to one), a job's cost (c).
+OPTIONAL_COLUMNS = ("sweep", "cost")
 
 
 def fit(text: str, width: int) -> str:
     return text if cell_len(text) <= width else text[: width - 1] + "…"
+
+
+def state_text(row: RunRow) -> Text:
+    """The run's state; a queued run's place in line with it ('queued #2')."""
+    s = row.status
+    shown = f"{s.state} #{row.queue_position}" if row.queue_position is not None else s.state
+    return Text(shown, style=STATE_STYLES.get(s.state, ""))
 
 
 def row_cells(row: RunRow, marked: bool = False, columns: tuple[str, ...] = RUN_COLUMNS) -> tuple[Text | str, ...]:
@@ -43,12 +52,14 @@ def row_cells(row: RunRow, marked: bool = False, columns: tuple[str, ...] = RUN_
     cells: dict[str, Text | str] = {
         "run": ("+ " if marked else "  ") + label,
         "job": row.job,
-        "state": Text(s.state, style=STATE_STYLES.get(s.state, "")),
+        "state": state_text(row),
         "device": fmt_devices(s.device, s.extra.get("rank_devices")),
         "step": step,
         "ETA": fmt_duration(s.eta_s),
         "speed": fmt_speed(s.throughput, s.throughput_unit) if s.state == "running" else "",  # a pause has no speed
         "best": fmt_best(s.best_metric, s.best_value),
+        "sweep": row.sweep or "",
+        "cost": row.usage.short() if row.usage is not None and s.state in ("running", "paused") else "",
     }
     return tuple(cells[column] for column in columns)
 
@@ -64,16 +75,24 @@ class RunsTable(DataTable):
     def columns_for(self, width: int) -> tuple[str, ...]:
         return RUN_COLUMNS if width >= WIDE_FROM else NARROW_COLUMNS
 
-    def show_rows(self, rows: list[RunRow], marked: frozenset[str] = frozenset(), width: int = 0) -> None:
+    def show_rows(
+        self, rows: list[RunRow], marked: frozenset[str] = frozenset(), width: int = 0, show_cost: bool = False
+    ) -> None:
         """Change only the rows that changed; add and remove rows as runs come and go, in `rows`' order.
 
         A row whose `RunRow` is the same object as last time (the index read nothing new) is skipped
         without comparing cells, so a quiet table of a thousand runs costs next to nothing. A run that
         appears while the app is open goes where it belongs (newest first, as after a restart), not at
-        the bottom: the rows are laid out again in order then, which is rare.
+        the bottom: the rows are laid out again in order then, which is rare. The sweep column is
+        there while some run belongs to a sweep, the cost column while `show_cost`.
         """
-        columns = self.columns_for(width or self.size.width or WIDE_FROM)
-        if columns != self.shown_columns:
+        extra = tuple(
+            name
+            for name in OPTIONAL_COLUMNS
+            if (name == "cost" and show_cost) or (name == "sweep" and any(r.sweep for r in rows))
+        )
+        columns = (*self.columns_for(width or self.size.width or WIDE_FROM), *extra)
+        if columns != self.shown_columns:  # rare: lay the table out again with its new columns
             self.clear(columns=True)
             for column in columns:
                 self.add_column(column, key=column)

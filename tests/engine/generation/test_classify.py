@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 from generation_helpers import assert_one_sentence, make_sentiment_run
@@ -10,7 +12,7 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
 from corpora.tokenize import tokenize, tokenize_with_spans
-from engine.generation.classify import classify
+from engine.generation.classify import classify, scored_words
 from engine.generation.loading import load_model
 from engine.generation.settings import GenerateInputError
 
@@ -104,6 +106,21 @@ def test_long_reviews_are_scored_in_several_passes(sentiment, monkeypatch):
     monkeypatch.setattr(module, "BATCH_TOKENS", 200)  # six rows per pass
     split = classify(sentiment, text)
     assert [w.contribution for w in split.words] == pytest.approx([w.contribution for w in whole.words], abs=1e-5)
+
+
+def test_word_scores_stop_at_the_budget_and_match_the_uncapped_ones(sentiment):
+    text = " ".join(["great", "film", "dull", "plot", "a"] * 10)  # 50 tokens
+    everything = classify(sentiment, text, budget=math.inf)
+    assert len(everything.words) == 50 and everything.unscored == 0
+    capped = classify(sentiment, text, budget=49 * 7)  # reads for 7 removals of a 50-token review
+    assert len(capped.words) == 7 and capped.unscored == 43 and capped.logit == everything.logit
+    assert [w.contribution for w in capped.words] == pytest.approx(
+        [w.contribution for w in everything.words[:7]], abs=1e-5
+    )
+    assert capped.to_json()["unscored"] == 43
+    assert len(classify(sentiment, text, budget=1).words) == 1  # at least one word is always scored
+    assert scored_words(1_000) == 1_000 and scored_words(4_000) == 250 and scored_words(10**6) == 1
+    assert scored_words(5, math.inf) == 5 and scored_words(1, 0) == 1
 
 
 @hypothesis_settings(max_examples=200, deadline=None)

@@ -132,11 +132,27 @@ def test_classify_prints_the_label_words_and_json(capsys, model_root):
     assert [line.split()[0] for line in lines[1:]] == ["awful", "dull"]
     assert all(line.split()[1].startswith("-") for line in lines[1:])
     assert main([*args, "--json", "The film was great!"]) == 0
+    alone = json.loads(capsys.readouterr().out)  # --json without --words pays for no word scores
+    assert alone["label"] == "positive" and alone["probability"] > 0.5 and alone["run"] == "sentiment-tiny"
+    assert alone["words"] == [] and alone["method"] == "none" and alone["unscored"] == 0
+    assert main([*args, "--json", "--words", "The film was great!"]) == 0
     result = json.loads(capsys.readouterr().out)
-    assert result["label"] == "positive" and result["probability"] > 0.5 and result["run"] == "sentiment-tiny"
+    assert result["probability"] == alone["probability"] and result["method"] == "occlusion"
     assert [w["token"] for w in result["words"]] == ["the", "film", "was", "great"]
     great = result["words"][3]
     assert great["span"] == [13, 18] and great["known"] and great["contribution"] > 0
+
+
+def test_classify_says_how_far_word_scores_reach(capsys, monkeypatch, model_root):
+    import engine.generation.classify as module
+
+    monkeypatch.setattr(module, "ATTRIBUTION_BUDGET", 30)  # 30 token reads: 3 words of a 11-token review
+    args = ["classify", "--run", "sentiment-tiny", "--runs-dir", str(model_root), "--json", "--words"]
+    assert main([*args, "great film " * 5 + "dull"]) == 0
+    out, err = capsys.readouterr()
+    result = json.loads(out)
+    assert [w["token"] for w in result["words"]] == ["great", "film", "great"] and result["unscored"] == 8
+    assert "rnn-tui: word scores cover the first 3 of 11 tokens" in err
 
 
 def test_classify_reads_stdin(capsys, monkeypatch, model_root):

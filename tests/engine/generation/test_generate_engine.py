@@ -16,6 +16,7 @@ from corpora.vocab import CharVocab
 from engine.generation.loading import LoadedModel, default_run, find_checkpoint, load_model, model_runs
 from engine.generation.sampler import Sampler, filter_probs, generate, prepare_prompt
 from engine.generation.settings import MAX_LENGTH, GenerateInputError, SamplingSettings, parse_settings
+from engine.numbers import MIN_TEMPERATURE
 from engine.training.config import parse_train_config
 from engine.training.jobs import create_run
 
@@ -84,8 +85,47 @@ def test_filter_probs_temperature_and_greedy():
     torch.testing.assert_close(filter_probs(logits, SamplingSettings(temperature=0.5)), torch.softmax(logits / 0.5, 0))
     greedy = filter_probs(logits, SamplingSettings(temperature=0))
     assert greedy.tolist() == [0, 0, 0, 0, 1] and greedy.dtype == torch.float32
-    tiny = filter_probs(logits, SamplingSettings(temperature=1e-30))  # no overflow to NaN
+    tiny = filter_probs(logits, SamplingSettings(temperature=MIN_TEMPERATURE))  # no overflow to NaN
     assert tiny.tolist() == [0, 0, 0, 0, 1]
+
+
+@pytest.mark.parametrize("value", ["1e-46", "1e-30", "0.0009", "5e-324"])
+def test_temperatures_between_0_and_the_minimum_are_refused(value):
+    with pytest.raises(GenerateInputError) as caught:
+        parse_settings(temperature=value)
+    assert f"must be 0 (always the likeliest character) or at least {MIN_TEMPERATURE:g}" in str(caught.value)
+    assert_one_sentence(str(caught.value))
+    assert parse_settings(temperature="0.001").temperature == MIN_TEMPERATURE
+
+
+@hypothesis_settings(max_examples=150, deadline=None)
+@given(
+    logits=st.lists(st.floats(-1e4, 1e4, allow_nan=False, width=32), min_size=1, max_size=12),
+    temperature=st.just(0.0) | st.floats(MIN_TEMPERATURE, 1e6),
+    top_k=st.integers(0, 14),
+    top_p=st.floats(1e-9, 1.0, exclude_min=False),
+)
+def test_no_accepted_setting_gives_nan(logits, temperature, top_k, top_p):
+    settings = SamplingSettings(temperature=temperature, top_k=top_k, top_p=top_p)
+    probs = filter_probs(torch.tensor(logits), settings)
+    assert bool(torch.isfinite(probs).all()) and bool((probs >= 0).all())
+    assert math.isclose(float(probs.sum()), 1.0, rel_tol=1e-4)
+    torch.multinomial(probs, 1)  # what the Sampler does with them: raises on inf, nan or a negative
+
+
+@hypothesis_settings(max_examples=25, deadline=None)
+@given(temperature=st.floats(MIN_TEMPERATURE, 1e6), scale=st.sampled_from([1.0, 1e3]))
+def test_the_training_samplers_loop_never_gives_nan(temperature, scale):
+    from engine.models import sample_ids
+
+    class Loud(torch.nn.Module):  # logits far apart, as a confident model gives them
+        def forward(self, ids, state=None):
+            return torch.linspace(-scale, scale, 7).expand(1, ids.shape[1], 7), state
+
+    drawn = sample_ids(
+        Loud(), torch.tensor([0]), 5, temperature=temperature, generator=torch.Generator().manual_seed(0)
+    )
+    assert len(drawn) == 5 and all(0 <= index < 7 for index in drawn)
 
 
 def test_top_k_keeps_exactly_the_k_likeliest():

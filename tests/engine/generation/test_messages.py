@@ -45,6 +45,7 @@ RESULT = Classification(
     words=(WordScore("great", (2, 7), True, 0.5), WordScore("zzz", None, False, -0.125)),
     method="occlusion",
     truncated=3,
+    unscored=4,
 )
 
 EXAMPLES = [
@@ -54,7 +55,7 @@ EXAMPLES = [
     AskCandidates(SamplingSettings(temperature=0)),
     Cancel(),
     Classify(4, "a great film"),
-    Loaded("sentiment", "/runs/s", "s", "LSTM E16 H16", "/runs/s/checkpoints/best.pt"),
+    Loaded("sentiment", "/runs/s", "s", "LSTM E16 H16", "/runs/s/checkpoints/best.pt", 120),
     LoadError("charlm", "/runs/c", "The checkpoint of c could not be read."),
     Begin(3, ("the island", "the island"), None),
     Begin(3, ("the  island",), "The prompt has characters the model never saw: 'Q'."),

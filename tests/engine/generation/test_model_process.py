@@ -151,7 +151,7 @@ def texts_of(replies: list[WireReply], done: Done, side: int = 0) -> str:
 def test_loading_says_what_was_loaded(server, charlm_run, sentiment_run, charlm, sentiment):
     for run, model in ((charlm_run, charlm), (sentiment_run, sentiment)):
         assert server.loaded[model.job] == Loaded(
-            model.job, str(run.path), model.name, model.describe(), str(model.checkpoint)
+            model.job, str(run.path), model.name, model.describe(), str(model.checkpoint), model.step
         )
 
 

@@ -13,13 +13,16 @@ from engine.stepper.run import run_stepper
 from engine.stepper.scenario import (
     CHAPTER_SEQUENCE,
     ERRATUM_EXPLANATION,
+    MAX_LAYERS,
     MAX_SIZE,
     MAX_STEPS,
+    MAX_WORK,
     StepperConfig,
     StepperInputError,
     config_from_strings,
     parse_sequence,
     random_sequence,
+    scenario_work,
 )
 
 
@@ -74,6 +77,49 @@ def test_bad_input_raises_one_sentence(kwargs, mentions):
     with pytest.raises(StepperInputError) as error:
         config_from_strings(**kwargs)
     assert mentions in assert_one_sentence(error)
+
+
+def test_the_largest_case_is_bounded_by_its_work_not_by_each_size():
+    largest = dict(cell="lstm", input_size=MAX_SIZE, hidden_size=MAX_SIZE, num_layers=MAX_LAYERS, bidirectional=True)
+    with pytest.raises(StepperInputError) as error:
+        config_from_strings(**largest, random_length=MAX_STEPS)
+    assert "8 bidirectional LSTM layers 256 wide is 1,205.9 times the 10,000,000 multiply-adds" in assert_one_sentence(
+        error
+    )
+    config_from_strings(**{**largest, "bidirectional": False}, random_length=2)  # each size at its maximum: 8.4 million
+    config_from_strings(cell="rnn", input_size=1, hidden_size=2, random_length=MAX_STEPS)  # a long thin one
+    config_from_strings(cell="lstm", input_size=32, hidden_size=32, random_length=MAX_STEPS)  # 8.2 million
+    with pytest.raises(StepperInputError):
+        config_from_strings(cell="lstm", input_size=32, hidden_size=40, random_length=MAX_STEPS)  # 11.5 million
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    cell=st.sampled_from(["rnn", "lstm", "gru"]),
+    sizes=st.tuples(st.integers(1, MAX_SIZE), st.integers(1, MAX_SIZE), st.integers(1, MAX_LAYERS)),
+    bidirectional=st.booleans(),
+    steps=st.integers(1, MAX_STEPS),
+)
+def test_work_counts_the_modules_multiply_adds(cell, sizes, bidirectional, steps):
+    import torch
+
+    input_size, hidden_size, layers = sizes
+    module = getattr(torch.nn, cell.upper())(input_size, hidden_size, layers, bidirectional=bidirectional)
+    weights = sum(p.numel() for name, p in module.named_parameters() if name.startswith("weight"))
+    assert scenario_work(cell, steps, input_size, hidden_size, layers, 2 if bidirectional else 1) == steps * weights
+    try:
+        config = config_from_strings(
+            cell=cell,
+            input_size=input_size,
+            hidden_size=hidden_size,
+            num_layers=layers,
+            bidirectional=bidirectional,
+            random_length=steps,
+        )
+    except StepperInputError:
+        assert steps * weights > MAX_WORK
+    else:
+        assert steps * weights <= MAX_WORK and config.length == steps
 
 
 def test_stepper_input_error_is_a_value_error():

@@ -103,6 +103,7 @@ def test_kill_9_anywhere_never_leaves_a_run_wrong(forkserver, runs_root, text_fi
     assert process.exitcode == 0 and reference.status().state == "done", reference.log_tail()
 
     run = create_run(runs_root, charlm_config(text_file, **SETTINGS))
+    finished: list[RunDir] = []  # runs that reached their end between kills (a fresh run takes the next kills)
     # The first kill lands inside the first checkpoint write (a run killed before any checkpoint), then
     # one of each kind, then random ones.
     plans: list[tuple[str | None, int]] = [("temp", 1), ("rename", 2), (None, 0), ("after", 1)]
@@ -111,13 +112,11 @@ def test_kill_9_anywhere_never_leaves_a_run_wrong(forkserver, runs_root, text_fi
     kills = cleaned = 0
     for fault, nth in plans:
         process = start(forkserver, run, fault, nth)
-        wait_for(lambda process=process: run.status().pid == process.pid or not process.is_alive(), timeout=60)
+        wait_for(lambda process=process, run=run: run.status().pid == process.pid or not process.is_alive(), timeout=60)
         assert not (left & leftovers(run)), "the last kill's temporary files outlived the next start"
         cleaned += bool(left)
-        if fault is None:  # from outside, at a random moment
-            time.sleep(rng.uniform(0.0, 0.8))
-            if process.is_alive():
-                os.kill(process.pid, signal.SIGKILL)
+        if fault is None:  # from outside, at a random moment: after a random number of new metrics records
+            kill_after_records(process, run, rng)
         process.join(60)
         kills += process.exitcode == -signal.SIGKILL
         assert_consistent(run)
@@ -125,14 +124,46 @@ def test_kill_9_anywhere_never_leaves_a_run_wrong(forkserver, runs_root, text_fi
             assert run.status().state == "failed" and "ended without a word" in run.status().error
         left = leftovers(run)
         if run.status().state == "done":
-            break
-    assert kills >= KILLS // 2, "most planned kills should land before the run ends"
+            finished.append(run)
+            run, left = create_run(runs_root, charlm_config(text_file, **SETTINGS)), set()
+    assert kills >= KILLS // 2, "most planned kills should land before a run ends"
     assert cleaned, "some kill should have left a torn temporary file for the next start to remove"
 
     process = start(forkserver, run)  # resume to the end
     process.join(120)
     assert process.exitcode == 0 and run.status().state == "done", run.log_tail()
-    assert not leftovers(run)
+    for each in [*finished, run]:
+        assert not leftovers(each)
+        assert_same_as(reference, each)
+
+
+def kill_after_records(process, run: RunDir, rng: random.Random) -> None:
+    """kill -9 once the job has appended 1-3 more metrics records than it started with (polled every 2 ms).
+
+    Counting records, not seconds, makes the kill land before the end of the run on a fast machine and
+    a slow one alike; where between two records it lands is left to chance.
+    """
+
+    def records() -> int:  # whole lines only: the job may be appending one
+        try:
+            return run.metrics_path.read_bytes().count(b"\n")
+        except FileNotFoundError:
+            return 0
+
+    at_start = records()
+    remaining = SETTINGS["steps"] // SETTINGS["log_every"] - at_start
+    target = at_start + rng.randint(1, max(1, min(3, remaining - 2)))
+    deadline = time.monotonic() + 60
+    while process.is_alive() and time.monotonic() < deadline:
+        if records() >= target:
+            break
+        time.sleep(0.002)
+    if process.is_alive():
+        os.kill(process.pid, signal.SIGKILL)
+
+
+def assert_same_as(reference: RunDir, run: RunDir) -> None:
+    """`run`, resumed to its end after kills, holds exactly the reference's parameters, Adam state, metrics and samples."""
     expected, resumed = load_checkpoint(reference.checkpoints / "last.pt"), load_checkpoint(run.checkpoints / "last.pt")
     assert resumed["step"] == expected["step"] == SETTINGS["steps"]
     for key, value in expected["model"].items():

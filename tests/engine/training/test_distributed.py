@@ -8,6 +8,7 @@ launcher's verdicts, torchrun's command line) is checked without starting proces
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import signal
 import time
@@ -95,6 +96,9 @@ def test_two_processes_train_as_one_on_the_same_global_batches_and_rank_0_alone_
         expected.add("samples.jsonl")
         samples = list(run.samples_path.read_text().splitlines())
         assert len(samples) == len(single.samples_path.read_text().splitlines()) == 2  # steps 20 and 30, once each
+    if importlib.util.find_spec("tensorboard") is not None:  # TensorBoard's view of the metrics, one writer
+        expected.add("tb")
+        assert len(list((run.path / "tb").glob("events.out.tfevents.*"))) == 1
     assert {path.name for path in run.path.iterdir()} == expected
     assert {path.name for path in run.checkpoints.iterdir()} == {"last.pt", "best.pt"}
     assert status.pid == pid and status.step == status.total  # the launcher's pid, written by rank 0

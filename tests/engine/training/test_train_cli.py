@@ -129,8 +129,26 @@ def test_failures_the_job_finds_at_start_exit_2_and_leave_no_run(capsys, runs_ro
     args = train_args(text_file, runs_root, "--steps", "5")
     args[args.index("--data") : args.index("--data") + 2] = []
     assert main([*args, *(["--data", str(text_file)] if "--data" not in extra else []), *extra]) == 2
-    assert fragment in one_error_line(capsys.readouterr().err)
+    err = capsys.readouterr().err
+    assert fragment in one_error_line(err) and err.startswith("rnn-tui: ")  # no blank line from a progress bar
     assert list_runs(runs_root) == []
+
+
+def test_a_resume_prints_only_new_records_and_refuses_fewer_steps(capsys, runs_root, text_file):
+    args = ["--eval-every", "10", "--sample-every", "0", "--json"]
+    assert main(train_args(text_file, runs_root, "--steps", "30", *args)) == 0
+    (run,) = list_runs(runs_root)
+    capsys.readouterr()
+    assert main(["train", "--resume", run.name, "--runs-dir", str(runs_root), "--steps", "50", "--json"]) == 0
+    out, err = capsys.readouterr()
+    assert [json.loads(line)["step"] for line in out.splitlines()] == [40, 50], out
+    assert "done at step 50/50" in err
+    for steps in ("25", "50"):
+        assert main(["train", "--resume", run.name, "--runs-dir", str(runs_root), "--steps", steps]) == 2
+        message = one_error_line(capsys.readouterr().err)
+        assert f"has trained 50 steps (its last checkpoint), so --steps {steps} leaves nothing to train" in message
+    status = run.status()
+    assert (status.state, status.step, status.total) == ("done", 50, 50)
 
 
 def test_a_failed_run_exits_1_with_its_error(capsys, runs_root, text_file):

@@ -75,6 +75,7 @@ def test_strings_from_a_form_become_typed_values():
         ("charlm", {"batch_size": "0"}, "batch size"),
         ("charlm", {"seq_length": "0"}, "sequence length"),
         ("charlm", {"clip": "0"}, "gradient clip must be above 0"),
+        ("charlm", {"sample_temperature": "1e-46"}, "sample temperature must be at least 0.001"),
         ("charlm", {"cell": "transformer"}, "Unknown cell 'transformer'; choose one of rnn, lstm, gru."),
         ("charlm", {"device": "tpu"}, "Unknown device"),
         ("charlm", {"amp": "fp8"}, "Unknown mixed-precision mode"),

@@ -24,7 +24,7 @@ STAND_IN = textwrap.dedent(
     for line in sys.stdin:
         request = json.loads(line)
         if request["op"] == "load":
-            loaded = {"name": "stand-in", "describe": "a stand-in", "checkpoint": "none"}
+            loaded = {"name": "stand-in", "describe": "a stand-in", "checkpoint": "none", "step": 0}
             print(json.dumps({"op": "loaded", "job": request["job"], "run": request["run"], **loaded}), flush=True)
         elif request["op"] == "generate":
             token = request["token"]
