@@ -21,6 +21,8 @@ from tui.stepper.inspect_forms import ProbePicker, TextForm, UnitForm
 from tui.stepper.inspector import Inspector
 from tui.stepper.pane import StepperPane
 from tui.train.form import TrainForm
+from tui.train.hparams import HParamsScreen
+from tui.train.manage import DeleteRunScreen, EditRunForm
 from tui.train.pane import TrainPane
 
 #: The help screen's sections, each with the widgets whose keys it lists, in order (the app's own
@@ -33,6 +35,8 @@ BINDING_SECTIONS: tuple[tuple[str, tuple[type[DOMNode], ...]], ...] = (
     ("Stepper: inspecting a trained run (o)", (Inspector, TextForm, UnitForm, ProbePicker)),
     ("Train (F3)", (TrainPane,)),
     ("Train: the new-run form (n)", (TrainForm,)),
+    ("Train: the table of runs and settings (h)", (HParamsScreen,)),
+    ("Train: editing (e) and deleting (d) a run", (EditRunForm, DeleteRunScreen)),
     ("Generate (F4)", (GeneratePane, PromptInput, GenerateBody, StreamView)),
     ("Generate: classifying reviews (c)", (ReviewArea, ClassifyResult)),
     ("Generate: the model picker (m) and exact settings (e)", (ModelPicker, SettingsForm)),

@@ -36,8 +36,13 @@ the selected one live: progress, throughput, ETA, curves (**m** cycles loss, acc
 per character, gradient norm and learning rate), the latest sample, the log (**o**) and, for a
 failed run, its error. **n** starts a run (presets include the book's exact recipes), **p**
 pauses or resumes, **s** stops with a final checkpoint, **r** resumes a stopped or failed run
-from its checkpoint, **v** marks a run to compare on one plot. Jobs run in their own
-processes: quitting asks whether to stop them or leave them training.
+from its checkpoint. **v** overlays the selected run on the plot (any number of runs, each with
+its own marker; **V** clears), **z/Z** smooth less or more, **y** switches to a log y axis, **x**
+plots against step, training time or tokens seen. **h** opens the table of every run and the
+settings that differ (**s** sorts, **f** filters, space marks two for their diff, **p** plots
+the marked). **e** renames a run and edits its tags and notes, **a** archives it (**A** shows
+the archived), **d** deletes it after asking. Jobs run in their own processes: quitting asks
+whether to stop them or leave them training.
 
 The form's **Queue** button (**ctrl+t**) queues a run instead: queued runs start one after
 another (at most `--max-parallel` at once, 1 on CPU, one per GPU), whether the app is open or

@@ -213,6 +213,8 @@ def check_run_name(name: str) -> None:
     shown = json.dumps(name)
     if not name.strip() or name in (".", ".."):
         raise RunError(f"A run needs a name of its own, not {shown}.")
+    if name.startswith("."):
+        raise RunError(f"A run's name cannot start with a dot (hidden folders are not runs); {shown} does.")
     if "/" in name or "\\" in name or os.sep in name or (os.altsep and os.altsep in name):
         raise RunError(f"A run's name is one folder name inside the runs root, without / or \\; {shown} is not.")
     if any(ord(char) < 32 or ord(char) == 127 for char in name):
@@ -592,6 +594,8 @@ class RunDir:
         except FileNotFoundError:
             return None
         for line in reversed(data.splitlines()):
+            if b'"final"' not in line:
+                continue  # most records are not it: no need to parse them
             record = metric_record(line)
             if record is not None and record.get("final") is True:
                 return record
@@ -748,11 +752,64 @@ def _command_in(path: Path) -> str | None:
     return command if command in COMMANDS else None
 
 
+def delete_run(run: RunDir) -> None:
+    """Delete a run's directory; RunError with one sentence when its job is alive or it is already gone.
+
+    The job process holds RUN_DIR/.lock for its whole life (engine.training.worker), so holding it here
+    proves no job runs, and a job cannot start while the directory is renamed away. The rename to a hidden
+    `.deleting-…` name is atomic: of two deletes racing, one wins and the other is told the run is gone;
+    readers stop seeing the run at once, and a crash half-way through the removal leaves only the hidden
+    folder (which list_runs skips).
+    """
+    name = json.dumps(run.name, ensure_ascii=False)
+    if not run.path.is_dir():
+        raise RunError(f"The run {name} is already gone (deleted elsewhere?).")
+    try:
+        handle = open(run.path / ".lock", "ab")  # noqa: SIM115 - closed below; the flock is the point
+    except FileNotFoundError:
+        raise RunError(f"The run {name} is already gone (deleted elsewhere?).") from None
+    except OSError as error:
+        raise RunError(f"Cannot delete the run {name} ({error.strerror or error}).") from None
+    with handle:
+        deadline = time.monotonic() + 1.0  # a viewer's probe, or a delete racing this one, holds it a moment only
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if not run.path.is_dir():
+                    raise RunError(f"The run {name} is already gone (deleted elsewhere?).") from None
+                if time.monotonic() > deadline:
+                    raise RunError(f"The run {name} is running; stop it (s) before deleting it.") from None
+                time.sleep(0.02)
+            except OSError:  # a filesystem without locks: status.json's pid and start time stand in for the lock
+                if run.job_alive():
+                    raise RunError(f"The run {name} is running; stop it (s) before deleting it.") from None
+                break
+        if not run.path.is_dir():  # another delete renamed it away while this one waited for the lock
+            raise RunError(f"The run {name} is already gone (deleted elsewhere?).")
+        trash = run.path.parent / f".deleting-{run.name}-{secrets.token_hex(3)}"
+        try:
+            os.rename(run.path, trash)
+        except FileNotFoundError:
+            raise RunError(f"The run {name} is already gone (deleted elsewhere?).") from None
+        except OSError as error:
+            raise RunError(f"Cannot delete the run {name} ({error.strerror or error}).") from None
+    shutil.rmtree(trash, ignore_errors=True)
+
+
 def list_runs(root: str | Path) -> list[RunDir]:
-    """Run directories under `root`, newest first (by name, which starts with the start time)."""
+    """Run directories under `root`, newest first (by name, which starts with the start time).
+
+    Hidden entries (`.deleting-…` folders of a delete under way) are not runs.
+    """
     root = Path(root).expanduser()
     try:
-        entries = [entry for entry in root.iterdir() if entry.is_dir() and (entry / "config.json").is_file()]
+        entries = [
+            entry
+            for entry in root.iterdir()
+            if not entry.name.startswith(".") and entry.is_dir() and (entry / "config.json").is_file()
+        ]
     except FileNotFoundError:
         return []
     except OSError as error:

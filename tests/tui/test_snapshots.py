@@ -158,6 +158,109 @@ def test_inspector_heatmap_160x48(snap_compare, tmp_path):
     assert snap_compare(app, terminal_size=(160, 48), run_before=_inspected(keys, TEXT * 3))
 
 
+def _compare_runs(root):
+    """Three character models of a small sweep (one renamed and tagged) and a sentiment run: fixed figures."""
+    import math
+
+    from engine.training.runmeta import update_meta
+    from engine.training.runs import RunDir, RunStatus
+
+    settings = [(0.01, 256, 1.0), (0.003, 256, 1.4), (0.01, 384, 1.8)]
+    for index, (lr, hidden, pace) in enumerate(settings):
+        run = RunDir.create(
+            root,
+            "charlm",
+            {"data": "tiny.txt", "lr": lr, "hidden_size": hidden, "batch_size": 32, "seq_length": 40},
+            name=f"20261128-1{index}0000-charlm-s{index}aa",
+        )
+        for k in range(60):
+            loss = 1.3 + 2.0 * math.exp(-k / (8 * pace)) + 0.08 * math.sin(k * 1.7)
+            record = {"step": k * 25, "time": k * 2.0, "train_loss": loss, "lr": lr, "grad_norm": 1.0}
+            if k % 3 == 0:
+                record["val_loss"] = loss + 0.1
+            run.append_metric(record)
+        run.write_status(
+            RunStatus(
+                state="done", step=1500, total=1500, device="cpu", best_metric="val_loss", best_value=1.4 + index / 10
+            )
+        )
+    update_meta(root / "20261128-100000-charlm-s0aa", display_name="baseline lr 1e-2", tags=["baseline", "book"])
+    sentiment = RunDir.create(root, "sentiment", {"data": "imdb", "lr": 0.001}, name="20261128-090000-sentiment-bbbb")
+    sentiment.append_metric({"step": 10, "train_loss": 0.6, "val_loss": 0.5, "val_acc": 0.8})
+    sentiment.write_status(
+        RunStatus(state="stopped", step=10, total=100, device="cpu", best_metric="val_acc", best_value=0.8)
+    )
+    return root
+
+
+def _overlay_keys(*extra: str):
+    async def run_before(pilot) -> None:
+        from tests.tui.conftest import wait_until
+
+        await pilot.press("f3")
+        pane = pilot.app.query_one("#train-pane")
+        await wait_until(pilot, lambda: pane.plotted is not None and pane.plotted.lengths == (60,))
+        # The sentiment run first (then left out, with a note), then the three character models.
+        await pilot.press("down", "down", "down", "v", "up", "v", "up", "v", "up", "v", *extra)
+        await wait_until(pilot, lambda: pane.plotted is not None and len(pane.plotted.runs) == 3)
+        await pilot.pause()
+
+    return run_before
+
+
+def test_overlay_80x24(snap_compare, tmp_path):
+    app = RnnTuiApp(runs_root=_compare_runs(tmp_path))
+    assert snap_compare(app, terminal_size=(80, 24), run_before=_overlay_keys())
+
+
+def test_overlay_smoothed_160x48(snap_compare, tmp_path):
+    app = RnnTuiApp(runs_root=_compare_runs(tmp_path))
+    assert snap_compare(app, terminal_size=(160, 48), run_before=_overlay_keys("Z", "Z"))
+
+
+def _table_keys(pilot_keys: tuple[str, ...]):
+    async def run_before(pilot) -> None:
+        from tests.tui.conftest import wait_until
+        from tui.train.hparams import HParamsScreen
+
+        await pilot.press("f3")
+        pane = pilot.app.query_one("#train-pane")
+        await wait_until(pilot, lambda: len(pane.rows) == 4)
+        await pilot.press("h")
+        await wait_until(pilot, lambda: isinstance(pilot.app.screen, HParamsScreen) and pilot.app.screen.figures)
+        await pilot.press(*pilot_keys)
+        await pilot.pause()
+
+    return run_before
+
+
+def test_hparams_table_80x24(snap_compare, tmp_path):
+    app = RnnTuiApp(runs_root=_compare_runs(tmp_path))
+    assert snap_compare(app, terminal_size=(80, 24), run_before=_table_keys(("space", "down", "space")))
+
+
+def test_hparams_table_160x48(snap_compare, tmp_path):
+    app = RnnTuiApp(runs_root=_compare_runs(tmp_path))
+    keys = ("right", "right", "right", "right", "right", "s", "space", "down", "down", "space")
+    assert snap_compare(app, terminal_size=(160, 48), run_before=_table_keys(keys))
+
+
+def test_edit_run_form_80x24(snap_compare, tmp_path):
+    async def run_before(pilot) -> None:
+        from tests.tui.conftest import wait_until
+        from tui.train.manage import EditRunForm
+
+        await pilot.press("f3")
+        pane = pilot.app.query_one("#train-pane")
+        await wait_until(pilot, lambda: len(pane.rows) == 4)
+        await pilot.press("down", "down", "e")  # the renamed run
+        await wait_until(pilot, lambda: isinstance(pilot.app.screen, EditRunForm))
+        await pilot.pause()
+
+    app = RnnTuiApp(runs_root=_compare_runs(tmp_path))
+    assert snap_compare(app, terminal_size=(80, 24), run_before=run_before)
+
+
 def _queued_sweep_root(tmp_path):
     """A running run holding the one slot, a run queued by hand and a two-run sweep queued behind it."""
     from engine.training import queue
@@ -180,7 +283,10 @@ async def _select_a_queued_sweep_run(pilot) -> None:
     await wait_until(pilot, lambda: len(pane.rows) == 4)
     await pilot.press("down")  # rows go newest name first: the sweep's first run, second in line
     await wait_until(pilot, lambda: pane.selected is not None and pane.selected.name == "lr-grid-1")
-    await wait_until(pilot, lambda: pane.plotted is not None)
+    # Its records are read once the cursor rests on it (the plot says "reading…" until then).
+    await wait_until(
+        pilot, lambda: pane.plotted is not None and "reading" not in pane.query_one("#run-view").legend.plain
+    )
     await pilot.pause()
 
 

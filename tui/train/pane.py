@@ -11,6 +11,7 @@ quitting or crashing the UI loses nothing.
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -23,9 +24,12 @@ from textual.widget import Widget
 from textual.widgets import DataTable, Static
 from textual.worker import Worker, WorkerState
 
+from engine.training.runmeta import MetaError, update_meta
 from engine.training.runs import ACTIVE_STATES, RunDir, RunError
 from engine.training.usage import UsageMeter
-from tui.train.disk import History, RunRow, Snapshot, read_rows, read_snapshot
+from tui.numbers import fmt_best
+from tui.train.curves import SMOOTHING, X_AXES, PlotOptions, x_label
+from tui.train.disk import History, RunIndex, RunRow, Snapshot, read_rows, read_snapshot
 from tui.train.run_view import PlotSignature, RunView, run_text
 from tui.train.runs_table import RunsTable
 
@@ -36,6 +40,8 @@ POLL_INTERVAL_S = 0.25  # 4 Hz: light over SSH
 QUEUE_INTERVAL_S = 2.0  # how often a poll also serves the queue (each look stats every run)
 NOTICE_S = 8.0  # how long a notice stays under the table
 ERROR_S = 30.0  # and an error
+SETTLE_S = 0.15  # how long the cursor rests on a run before its records are read
+KEPT_HISTORIES = 8  # runs whose metric records stay in memory besides those plotted
 
 
 class TrainPane(Widget):
@@ -53,7 +59,29 @@ class TrainPane(Widget):
             tooltip="Resume a stopped or failed run from its checkpoint",
         ),
         Binding("m", "next_plot", "plot", id="train.plot", tooltip="Show the next metric"),
-        Binding("v", "compare", "compare", id="train.compare", tooltip="Compare the selected run with the one marked"),
+        Binding(
+            "v",
+            "overlay",
+            "overlay",
+            id="train.overlay",
+            tooltip="Overlay the selected run's curves (again: take it off)",
+        ),
+        Binding("V", "clear_overlay", "clear overlay", id="train.overlay_clear", show=False, tooltip="Overlay no runs"),
+        Binding("h", "hparams", "table", id="train.hparams", tooltip="All runs and the settings that differ"),
+        Binding("e", "edit", "edit", id="train.edit", tooltip="Rename the run, edit its tags and notes"),
+        Binding("a", "archive", "archive", id="train.archive", show=False, tooltip="Archive the run (again: restore)"),
+        Binding("A", "toggle_archived", "show archived", id="train.archived", show=False, tooltip="Show archived runs"),
+        Binding("d", "delete", "delete", id="train.delete", show=False, tooltip="Delete the run (asks first)"),
+        Binding(
+            "z", "smoothing(-1)", "less smoothing", id="train.smooth_less", show=False, tooltip="Less EMA smoothing"
+        ),
+        Binding(
+            "Z", "smoothing(1)", "more smoothing", id="train.smooth_more", show=False, tooltip="More EMA smoothing"
+        ),
+        Binding("y", "log_y", "log y", id="train.log_y", show=False, tooltip="Linear or logarithmic y axis"),
+        Binding(
+            "x", "x_axis", "x axis", id="train.x_axis", show=False, tooltip="x axis: step, training time or tokens seen"
+        ),
         Binding("o", "toggle_log", "log", id="train.log", tooltip="Show the log tail instead of the sample"),
         Binding(
             "plus",
@@ -83,6 +111,7 @@ class TrainPane(Widget):
 
     plot_index = reactive(0)
     show_log = reactive(False)
+    show_archived = reactive(False)
     show_cost = reactive(False)
 
     def __init__(self, runs_root: Path, **kwargs: Any) -> None:
@@ -90,9 +119,17 @@ class TrainPane(Widget):
         self.runs_root = Path(runs_root)
         self.rows: list[RunRow] = []
         self.selected: RunDir | None = None
-        self.compared: RunDir | None = None
+        self.overlay: list[RunDir] = []  # runs whose curves are drawn with the selected run's
+        self.options = PlotOptions()
+        self.index = RunIndex(self.runs_root)
+        self.all_rows: list[RunRow] = []  # archived ones too
         self.histories: dict[Path, History] = {}
         self._empty_notice = False
+        self._snapshot: Snapshot | None = None
+        self._by_run: dict[RunDir, RunRow] = {}
+        self._by_name: dict[str, RunRow] = {}
+        self._settle_timer: Timer | None = None
+        self._dirty = False  # something the pane changed (selection, overlay, filter) needs the next poll drawn
         self._message_timer: Timer | None = None
         self.data_paths: dict[str, str] = {}  # job -> the data source last typed in the new-run form
         self.meter = UsageMeter()  # used only by the polling thread, one read at a time
@@ -108,22 +145,34 @@ class TrainPane(Widget):
         self.set_interval(POLL_INTERVAL_S, self.poll)
         self.poll()
 
+    def on_resize(self) -> None:
+        """A tall terminal lists more runs; a wide one shows every column of the runs table."""
+        self.set_class(self.app.size.height >= 36, "-tall")
+        self._dirty = True  # the next poll draws at the new size, even if nothing on disk changed
+        if self.rows:
+            self.query_one(RunsTable).show_rows(self.rows, frozenset(run.name for run in self.overlay), self.size.width)
+
     @property
     def plotted(self) -> PlotSignature | None:
         """What the plot shows now (runs, their record counts, the metric's title); None before it is drawn."""
         return self.query_one(RunView).plotted
 
     def row_for(self, run: RunDir | None) -> RunRow | None:
-        """The runs table's row of `run`, as of the last poll (None if it is not there)."""
-        return next((row for row in self.rows if row.run == run), None)
+        """The runs table's row of `run`, as of the last poll (None if it is not there or archived away)."""
+        row = self._by_run.get(run) if run is not None else None
+        return row if row is not None and row.meta.archived == self.show_archived else None
 
     # ---------------------------------------------------------------- polling
 
-    def poll(self) -> None:
-        """Read the runs root off the event loop (skipped while a read is still running)."""
+    def poll(self, redraw: bool = False) -> None:
+        """Read the runs root off the event loop (skipped while a read is still running).
+
+        `redraw`: draw what is read even if nothing on disk changed (the selection or the view did).
+        """
+        self._dirty = self._dirty or redraw
         if any(w.group == "train-poll" and w.is_running for w in self.workers):
             return
-        watched = [run for run in (self.selected, self.compared) if run is not None]
+        watched = [run for run in (self.selected, *self.overlay) if run is not None]
         offsets = {run.path: self.histories.get(run.path, History()).offset for run in watched}
         serve = time.monotonic() - self._queue_served >= QUEUE_INTERVAL_S
         if serve:
@@ -141,7 +190,14 @@ class TrainPane(Widget):
         serve_queue: bool,
     ) -> Snapshot:
         return read_snapshot(
-            root, selected, offsets, with_log, self.meter, measure_all=every_cost, serve_queue=serve_queue
+            root,
+            selected,
+            offsets,
+            with_log,
+            self.index,
+            self.meter,
+            measure_all=every_cost,
+            serve_queue=serve_queue,
         )
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
@@ -158,31 +214,73 @@ class TrainPane(Widget):
         if snapshot.error:
             self.set_message(snapshot.error, error=True)
             return
-        self.rows = snapshot.rows
+        previous = self._snapshot
+        quiet = (
+            previous is not None
+            and snapshot.version is not None
+            and snapshot.version == previous.version
+            and not snapshot.new_records
+            and snapshot.sample == previous.sample
+            and snapshot.log == previous.log
+            and not self._dirty
+        )
+        self._snapshot = snapshot
+        if quiet:
+            return  # nothing on disk changed since the last poll: nothing to lay out or draw
+        self._dirty = False
+        self.all_rows = snapshot.rows
+        self.rows = [row for row in self.all_rows if row.meta.archived == self.show_archived]
+        self._by_run = {row.run: row for row in self.all_rows}
+        self._by_name = {row.run.name: row for row in self.all_rows}
         run_view = self.query_one(RunView)
         with self.app.batch_update():
             self._update_table()
-            for path, (offset, records, rewritten) in snapshot.new_records.items():
-                self.histories.setdefault(path, History()).merge(offset, records, rewritten)
+            for path, (offset, records, rewritten, columns) in snapshot.new_records.items():
+                self.histories.setdefault(path, History()).merge(offset, records, rewritten, columns)
                 if rewritten:
                     run_view.forget_plot()
-            row = self.row_for(self.selected)
-            if row is not None:
-                room = run_view.text_room(self.show_log)
-                text = run_text(row, self.show_log, snapshot.sample, snapshot.log, room)
-                run_view.show(row, self.row_for(self.compared), self.histories, self.plot_index, text, room[1])
+            self._forget_histories()
+            self._draw()
+
+    def _draw(self) -> None:
+        """Draw the selected run (and the overlay) from what the last poll read."""
+        run_view = self.query_one(RunView)
+        row = self.row_for(self.selected)
+        if row is None or self._snapshot is None:
+            return
+        room = run_view.text_room(self.show_log)
+        text = run_text(row, self.show_log, self._snapshot.sample, self._snapshot.log, room)
+        run_view.show(row, self.overlay_rows(), self.histories, self.plot_index, text, room[1], self.options)
+
+    def _forget_histories(self) -> None:
+        """Keep the records of the runs on the plot and of the last few looked at (10k records are ~10 MB)."""
+        watched = {run.path for run in (self.selected, *self.overlay) if run is not None}
+        for path in list(self.histories)[: max(len(self.histories) - KEPT_HISTORIES, 0)]:
+            if path not in watched:
+                del self.histories[path]
+
+    def overlay_rows(self) -> list[RunRow]:
+        return [self._by_run[run] for run in self.overlay if run in self._by_run]
 
     def _update_table(self) -> None:
         """The table follows the runs on disk; the first run is selected until the user picks one."""
         table = self.query_one(RunsTable)
-        table.show_rows(self.rows, show_cost=self.show_cost)
-        if self.selected is None and self.rows:
+        table.show_rows(
+            self.rows, frozenset(run.name for run in self.overlay), self.size.width, show_cost=self.show_cost
+        )
+        if (self.selected is None or self.row_for(self.selected) is None) and self.rows:
             self.selected = self.rows[0].run
         if self.selected is not None:
             table.move_to(self.selected.name)
         empty = not self.rows
         self.query_one(RunView).display = not empty
-        if empty:
+        if empty and self.all_rows:
+            which = "archived runs" if self.show_archived else "runs that are not archived"
+            self.set_message(
+                f"No {which} to show; A shows the {'others' if self.show_archived else 'archived ones'}.", lasting=True
+            )
+            self._empty_notice = True
+        elif empty:
             self.set_message(
                 f"No runs yet in {self.runs_root}. Press n to start one, or run `rnn-tui train` in a shell.",
                 lasting=True,
@@ -209,11 +307,15 @@ class TrainPane(Widget):
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         if event.data_table.id != "runs" or event.row_key is None:
             return
-        row = next((r for r in self.rows if r.run.name == event.row_key.value), None)
+        row = self._by_name.get(event.row_key.value or "")
         if row is not None and row.run != self.selected:
             self.selected = row.run
             self.query_one(RunView).forget_plot()
-            self.poll()
+            self._draw()  # its header and what is already read of its curves, at once
+            # Its records are read once the cursor rests: holding ↓ through a thousand runs reads none of them.
+            if self._settle_timer is not None:
+                self._settle_timer.stop()
+            self._settle_timer = self.set_timer(SETTLE_S, lambda: self.poll(redraw=True))
 
     def _selected_row(self) -> RunRow | None:
         row = self.row_for(self.selected)
@@ -299,41 +401,199 @@ class TrainPane(Widget):
             self.set_message(str(error), error=True)
             return
         self.set_message(message)
-        self.poll()
+        self.poll(redraw=True)
 
     def action_toggle_cost(self) -> None:
         self.show_cost = not self.show_cost
         self.set_message("The cost column shows each running job's CPU and memory." if self.show_cost else "")
-        self.poll()
+        self.poll(redraw=True)
 
     def action_next_plot(self) -> None:
         self.plot_index += 1
 
     def watch_plot_index(self) -> None:
+        self._redraw_plot()
+
+    def _redraw_plot(self) -> None:
         run_view = self.query_one(RunView)
         run_view.forget_plot()
         row = self.row_for(self.selected)
         if row is not None:
-            run_view.draw_plot(row, self.row_for(self.compared), self.histories, self.plot_index)
+            run_view.draw_plot(row, self.overlay_rows(), self.histories, self.plot_index, self.options)
+
+    def action_smoothing(self, change: int) -> None:
+        """Step the EMA weight through SMOOTHING (z less, Z more); the raw curve stays, faint."""
+        position = SMOOTHING.index(self.options.smoothing) if self.options.smoothing in SMOOTHING else 0
+        weight = SMOOTHING[min(max(position + change, 0), len(SMOOTHING) - 1)]
+        self.options = replace(self.options, smoothing=weight)
+        self.set_message(
+            f"Smoothing: EMA {weight:g}; the raw curve stays faint." if weight else "Smoothing off: raw curves."
+        )
+        self._redraw_plot()
+
+    def action_log_y(self) -> None:
+        self.options = replace(self.options, log_y=not self.options.log_y)
+        self.set_message("Logarithmic y axis (values ≤ 0 are left out)." if self.options.log_y else "Linear y axis.")
+        self._redraw_plot()
+
+    def action_x_axis(self) -> None:
+        axis = X_AXES[(X_AXES.index(self.options.x_axis) + 1) % len(X_AXES)]
+        self.options = replace(self.options, x_axis=axis)
+        row = self.row_for(self.selected)
+        self.set_message(f"x axis: {x_label(axis, row.job if row else 'charlm')}.")
+        self._redraw_plot()
 
     def watch_show_log(self) -> None:
-        self.poll()
+        self.poll(redraw=True)
 
     def action_toggle_log(self) -> None:
         self.show_log = not self.show_log
 
-    def action_compare(self) -> None:
+    def action_overlay(self) -> None:
+        """Put the selected run's curves on the plot with the others overlaid (again: take them off)."""
         row = self._selected_row()
         if row is None:
             return
-        if self.compared is not None:  # v while a run is marked clears the mark, whichever run is selected
-            self.compared = None
-            self.set_message("Comparison cleared.")
+        drawn = {row.run, *self.overlay}
+        if row.run in self.overlay:
+            self.overlay.remove(row.run)
+            self.set_message(f"{row.label} is no longer overlaid ({len(self.overlay)} overlaid).")
         else:
-            self.compared = row.run
-            self.set_message(f"Marked {row.run.name}: select another run to see both on one plot (v again clears).")
+            if not self.overlay or self.overlay == [row.run]:
+                self.overlay = [row.run]
+                self.set_message(f"Marked {row.label}: select another run and press v to overlay it (V clears).")
+            else:
+                self.overlay.append(row.run)
+                if len(self.overlay) == 2:
+                    self.plot_index = 0  # an overlay starts at the validation metric
+            others = [run for run in self.overlay if run != row.run]
+            if others:
+                self.set_message(f"{len(self.overlay)} runs overlaid; m picks the metric, V clears.")
+        self.query_one(RunsTable).show_rows(self.rows, frozenset(run.name for run in self.overlay), self.size.width)
+        if {row.run, *self.overlay} != drawn:  # marking the run on the plot alone changes nothing drawn
+            self.query_one(RunView).forget_plot()
+            self.poll(redraw=True)
+
+    def action_clear_overlay(self) -> None:
+        self.overlay = []
+        self.set_message("No runs overlaid.")
         self.query_one(RunView).forget_plot()
-        self.poll()
+        self.query_one(RunsTable).show_rows(self.rows, frozenset(), self.size.width)
+        self.poll(redraw=True)
+
+    def action_hparams(self) -> None:
+        from tui.train.hparams import HParamsScreen
+
+        if not self.all_rows:
+            self.set_message("No runs yet: the table lists runs once there are some.")
+            return
+        self.app.push_screen(HParamsScreen(self.all_rows), self._overlay_from_table)
+
+    def _overlay_from_table(self, runs: list[RunDir] | None) -> None:
+        if not runs:
+            return
+        self.overlay = list(runs)
+        self.plot_index = 0
+        visible = {row.run for row in self.rows}
+        if runs[0] in visible:
+            self.selected = runs[0]
+        self.set_message(f"{len(runs)} runs overlaid from the table; m picks the metric, V clears.")
+        self.query_one(RunView).forget_plot()
+        self.poll(redraw=True)
+
+    def action_edit(self) -> None:
+        from tui.train.manage import EditRunForm
+
+        row = self._selected_row()
+        if row is None:
+            return
+        if row.meta.error:
+            self.set_message(f"{row.run.name}: {row.meta.error}", error=True)
+        run = row.run
+        self.app.push_screen(EditRunForm(run.name, row.meta), lambda changes: self._save_meta(run, changes))
+
+    def _save_meta(self, run: RunDir, changes: dict[str, Any] | None) -> None:
+        if changes is None:
+            return
+        try:
+            meta = update_meta(run.path, **changes)
+        except MetaError as error:
+            self.set_message(str(error), error=True)
+            return
+        self.index.refresh_meta(run)
+        self.set_message(f"Saved {meta.label(run.name)}" + (f" ({run.name})." if meta.display_name else "."))
+        self.poll(redraw=True)
+
+    def action_archive(self) -> None:
+        row = self._selected_row()
+        if row is None:
+            return
+        try:
+            meta = update_meta(row.run.path, archived=not row.meta.archived)
+        except MetaError as error:
+            self.set_message(str(error), error=True)
+            return
+        self.index.refresh_meta(row.run)
+        if meta.archived:
+            self.set_message(f"Archived {row.label}: hidden from the list (A shows archived runs, a restores).")
+        else:
+            self.set_message(f"Restored {row.label} from the archive.")
+        self.poll(redraw=True)
+
+    def watch_show_archived(self) -> None:
+        if not self.is_mounted:
+            return
+        self.set_message(
+            "Showing archived runs only (A again: the others)."
+            if self.show_archived
+            else "Showing runs that are not archived."
+        )
+        self.selected = None
+        self.poll(redraw=True)
+
+    def action_toggle_archived(self) -> None:
+        self.show_archived = not self.show_archived
+
+    def action_delete(self) -> None:
+        from tui.train.manage import DeleteRunScreen
+
+        row = self._selected_row()
+        if row is None:
+            return
+        if row.status.state in ("running", "paused") and row.run.job_alive(row.status):
+            self.set_message(f"{row.label} is {row.status.state}; stop it (s) before deleting it.", error=True)
+            return
+        s = row.status
+        what = f"{row.job} · {s.state} · step {s.step:,}/{s.total:,}" + (
+            f" · {fmt_best(s.best_metric, s.best_value)}" if s.best_value is not None else ""
+        )
+        run = row.run
+        label = row.label
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.delete_run(run, label)
+
+        self.app.push_screen(DeleteRunScreen(label, run.name, what), answered)
+
+    @work(thread=True, group="train-delete", exit_on_error=False)
+    def delete_run(self, run: RunDir, label: str) -> None:
+        from engine.training.runs import delete_run
+
+        try:
+            delete_run(run)
+        except RunError as error:
+            self.app.call_from_thread(self.set_message, str(error), True)
+            return
+        self.app.call_from_thread(self._deleted, run, label)
+
+    def _deleted(self, run: RunDir, label: str) -> None:
+        self.overlay = [other for other in self.overlay if other != run]
+        self.histories.pop(run.path, None)
+        if self.selected == run:
+            self.selected = None
+        self.set_message(f"Deleted {label} ({run.name}).")
+        self.poll(redraw=True)
 
     def action_new_run(self) -> None:
         from tui.train.form import TrainForm
@@ -358,7 +618,7 @@ class TrainPane(Widget):
         if new.queue:
             place = queue.positions(self.runs_root).get(run.name)
             self.set_message(f"Queued {run.name} at place {place}; it starts when a slot frees up (+/- move it).")
-            self.poll()
+            self.poll(redraw=True)
         else:
             self.start_job(run, resume=False)
 
@@ -372,7 +632,7 @@ class TrainPane(Widget):
             return
         verb = "Resumed" if resume else "Started"
         self.set_message(f"{verb} {run.name} (pid {job.pid}); its log is {run.log_path}.")
-        self.poll()
+        self.poll(redraw=True)
 
     def active_runs(self) -> list[RunDir]:
         """Runs whose job process is alive, read fresh from disk (for the quit question)."""

@@ -7,7 +7,6 @@ only when its text changes, and the plot only when new records arrive or another
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -20,46 +19,47 @@ from textual.widgets import ProgressBar, Static
 from textual_plotext import PlotextPlot
 
 from tui.numbers import fmt_duration, fmt_rank_devices, fmt_speed, short_name
+from tui.train.curves import (
+    FAINT,
+    PlotOptions,
+    column_points,
+    ema,
+    overlay_metrics,
+    plot_groups,
+    seen_per_step,
+    style_of,
+    thin,
+    x_ticks,
+    y_ticks,
+)
 from tui.train.disk import History, RunRow
 from tui.train.runs_table import state_text
 
-#: Plot groups per job: (title, metric keys drawn as series). Keys absent from a run are skipped.
-PLOTS: dict[str, list[tuple[str, tuple[str, ...]]]] = {
-    "charlm": [
-        ("loss", ("train_loss", "val_loss")),
-        ("bits per character", ("train_bpc", "val_bpc")),
-        ("gradient norm (before clipping)", ("grad_norm",)),
-        ("learning rate", ("lr",)),
-    ],
-    "sentiment": [
-        ("loss", ("train_loss", "val_loss")),
-        ("accuracy", ("train_acc", "val_acc")),
-        ("gradient norm (before clipping)", ("grad_norm",)),
-        ("learning rate", ("lr",)),
-    ],
-}
+DEFAULT_OPTIONS = PlotOptions()
+
+__all__ = ["PlotOptions", "PlotSignature", "RunView", "plot_groups", "run_text"]
 
 
 class PlotSignature(NamedTuple):
     """What the plot was last drawn from: the same signature again means nothing to redraw."""
 
-    runs: tuple[Path, ...]  # the selected run first, then the one compared with it
+    runs: tuple[Path, ...]  # the selected run first, then those overlaid on it
     lengths: tuple[int, ...]  # how many records of each run were drawn
     title: str
     size: Size
-
-
-def plot_groups(job: str) -> list[tuple[str, tuple[str, ...]]]:
-    """The metrics a job's runs can plot, in the order `m` cycles through them."""
-    return PLOTS.get(job, PLOTS["charlm"])
+    options: PlotOptions = DEFAULT_OPTIONS
 
 
 class RunView(Vertical):
-    """One run: name, job, state and devices; a progress bar; one metric's curves; the latest sample."""
+    """One run: name, job, state and devices; a progress bar; curves with their legend; the latest sample.
+
+    Other runs may be overlaid on the plot (one metric, each run with its own marker and name).
+    """
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.plotted: PlotSignature | None = None
+        self.legend: Text = Text()
         self._shown: dict[str, Any] = {}
 
     def compose(self) -> ComposeResult:
@@ -67,25 +67,24 @@ class RunView(Vertical):
         with Horizontal(id="run-progress-row"):
             yield ProgressBar(id="run-progress", show_eta=False)
             yield Static(id="run-speed")
+        yield Static(id="run-legend")
         yield PlotextPlot(id="run-plot")
         yield Static(id="run-text")
 
     def show(
         self,
         row: RunRow,
-        compared: RunRow | None,
+        overlay: list[RunRow],
         histories: dict[Path, History],
         plot_index: int,
         text: Text,
         text_rows: int = 4,
+        options: PlotOptions = DEFAULT_OPTIONS,
     ) -> None:
-        """Draw `row`'s run (with `compared` on the same plot, if any) and `text` below the plot."""
+        """Draw `row`'s run (with the `overlay` runs on the same plot) and `text` below the plot."""
         s = row.status
-        other = ""
-        if compared is not None and compared.run != row.run:
-            marked = short_name(compared.run.name)
-            same = compared.job == row.job
-            other = f" · comparing with {marked}" if same else f" · {marked} is {compared.job}: not comparable"
+        others = [other for other in overlay if other.run != row.run]
+        overlaid = f" · +{len(others)} overlaid" if others else ""
         ranks = s.extra.get("rank_devices") or []
         devices = fmt_rank_devices(ranks) if len(ranks) > 1 else s.device or "device ?"
         history = histories.get(row.run.path)
@@ -96,19 +95,18 @@ class RunView(Vertical):
         )
         state = state_text(row)
         swept = f" · sweep {row.sweep}" if row.sweep else ""
-        header = Text.assemble(
-            (row.run.name, "bold"), f" · {row.job} · ", state, f" · {devices}{swept}{other}", (tested, "bold")
-        )
-        if (
-            header.cell_len > self.size.width - 2
-        ):  # the run's short name, as in the table, where the full one cuts the rest
+        tags = f" · #{' #'.join(row.meta.tags)}" if row.meta.tags else ""
+        for name in (row.label, short_name(row.label)):
             header = Text.assemble(
-                (short_name(row.run.name), "bold"),
+                (name, "bold"),
                 f" · {row.job} · ",
                 state,
-                f" · {devices}{swept}{other}",
+                f" · {devices}{swept}{overlaid}",
                 (tested, "bold"),
+                (tags, "dim"),
             )
+            if header.cell_len <= self.size.width - 2:
+                break  # else the short name, as in the table, where the full one cuts the rest
         self._show("#run-header", header)
         progress = self.query_one("#run-progress", ProgressBar)
         # Not before the bar has its width: it rounds the fraction to the half cells of its width then.
@@ -121,21 +119,22 @@ class RunView(Vertical):
         waiting = "not started" if row.queue_position is None else f"waiting: place {row.queue_position} in the queue"
         self._show(
             "#run-speed",
-            (waiting if s.state == "queued" and not s.step else f"{s.step}/{s.total}")
+            (waiting if s.state == "queued" and not s.step else f"{s.step:,}/{s.total:,}")
             + (f" · ETA {eta}" if eta else "")
             + (f" · {fmt_speed(s.throughput, s.throughput_unit)}" if s.throughput and s.state == "running" else "")
             + (f" · {row.usage.describe()}" if row.usage is not None and s.state in ("running", "paused") else ""),
         )
-        self.draw_plot(row, compared, histories, plot_index)
+        self.draw_plot(row, others, histories, plot_index, options)
         if text_rows != self._shown.get("rows"):
             self._shown["rows"] = text_rows
             self.query_one("#run-text", Static).styles.max_height = text_rows
         self._show("#run-text", text)
 
     def text_room(self, show_log: bool) -> tuple[int, int]:
-        """(width, rows) the text under the plot may fill: 4 rows, or a third of the view for the log tail."""
+        """(width, rows) the text under the plot may fill: 4 rows (2 on a short screen), or a third for the log."""
         width = self.query_one("#run-text", Static).content_size.width or self.size.width - 2
-        rows = max(4, self.size.height // 3) if show_log else 4
+        short = self.app.size.height < 30
+        rows = max(2 if short else 4, self.size.height // 3) if show_log else (2 if short else 4)
         return max(width, 10), rows
 
     def _show(self, selector: str, content: Text | str) -> None:
@@ -143,43 +142,91 @@ class RunView(Vertical):
         key = (content.plain, tuple(content.spans), str(content.style)) if isinstance(content, Text) else content
         if self._shown.get(selector) != key:
             self._shown[selector] = key
-            self.query_one(selector, Static).update(content)
+            # A one-row Static cannot change height: no need to lay the screen out again.
+            self.query_one(selector, Static).update(content, layout=selector not in ("#run-header", "#run-speed"))
 
     def forget_plot(self) -> None:
         """Redraw the plot next time, even if no new records arrived."""
         self.plotted = None
 
-    def draw_plot(self, row: RunRow, compared: RunRow | None, histories: dict[Path, History], plot_index: int) -> None:
-        """Plot metric group `plot_index` of `row`'s run (and of `compared`'s, if it is the same job), unless drawn."""
-        groups = plot_groups(row.job)
-        title, keys = groups[plot_index % len(groups)]
-        comparable = compared is not None and compared.run != row.run and compared.job == row.job
-        runs = [row.run] + ([compared.run] if compared is not None and comparable else [])
-        lengths = tuple(len(histories.get(run.path, History()).records) for run in runs)
-        signature = PlotSignature(tuple(run.path for run in runs), lengths, title, self.size)
+    def draw_plot(
+        self,
+        row: RunRow,
+        overlay: list[RunRow],
+        histories: dict[Path, History],
+        plot_index: int,
+        options: PlotOptions = DEFAULT_OPTIONS,
+    ) -> None:
+        """Plot `row`'s metric group `plot_index`, or with `overlay` runs one metric of each; unless drawn already.
+
+        Only runs of the same job are overlaid (their metrics mean the same); the legend says which
+        runs were left out and why.
+        """
+        others = [other for other in overlay if other.run != row.run]
+        if others:
+            keys_list = overlay_metrics(row.job)
+            key = keys_list[plot_index % len(keys_list)]
+            title, keys = key, (key,)  # type: tuple[str, tuple[str, ...]]
+        else:
+            title, keys = plot_groups(row.job)[plot_index % len(plot_groups(row.job))]
+        runs = [row, *(other for other in others if other.job == row.job)]  # only the same metric is overlaid
+        left_out = [
+            f"{short_name(other.label)} ({other.job}, not {row.job})" for other in others if other.job != row.job
+        ]
+        lengths = tuple(  # -1: not read yet ("reading…"), so its first read redraws even with no records
+            len(histories[other.run.path].records) if other.run.path in histories else -1 for other in runs
+        )
+        plot = self.query_one("#run-plot", PlotextPlot)
+        signature = PlotSignature(tuple(other.run.path for other in runs), lengths, title, plot.size, options)
         if signature == self.plotted:
             return  # nothing new: no redraw
         self.plotted = signature
-        widget = self.query_one("#run-plot", PlotextPlot)
-        plt = widget.plt
+        plt = plot.plt
         plt.clear_data()
         plt.clear_figure()
-        plt.title(title)
-        plt.xlabel("step")
-        drawn = False
-        for run in runs:
-            records = histories.get(run.path, History()).records
-            prefix = "" if run == row.run else f"{short_name(run.name)} "
+        legend = Text(title, style="bold")
+        series: list[tuple[str, list[float], list[float]]] = []
+        reading = [other for other in runs if other.run.path not in histories]
+        for other in runs:
+            columns = histories.get(other.run.path, History()).columns
+            per_step = seen_per_step(other.job, other.config)
             for key in keys:
-                points = [(r["step"], r[key]) for r in records if isinstance(r.get(key), (int, float)) and "step" in r]
-                points = [(x, y) for x, y in points if math.isfinite(y)]
-                if points:
-                    xs, ys = zip(*points, strict=False)
-                    plt.plot(list(xs), list(ys), label=prefix + key, marker="braille")
-                    drawn = True
-        if not drawn:
-            plt.title(f"{title}: no records yet")
-        widget.refresh()
+                xs, ys = column_points(columns, key, options.x_axis, per_step, options.log_y)
+                if xs:
+                    series.append((key if not others else short_name(other.label), xs, ys))
+                elif others:
+                    left_out.append(f"{short_name(other.label)} (no {key} yet)")
+        width = max(plot.size.width, 20)
+        all_x = [x for _, xs, _ in series for x in xs]
+        all_y = [y for _, _, ys in series for y in ys]
+        for index, (label, xs, ys) in enumerate(series):
+            marker, colour = style_of(index)
+            limit = 2 * width
+            if options.smoothing:
+                plt.plot(*thin(xs, ys, limit), marker="braille", color=FAINT)
+                plt.plot(*thin(xs, ema(ys, options.smoothing), limit), marker=marker, color=colour)
+            else:
+                plt.plot(*thin(xs, ys, limit), marker=marker, color=colour)
+            legend.append("  ")
+            legend.append(f"{marker} {label}", style=colour)
+        if options.log_y and all_y:  # (plotext fails on a log axis without data)
+            plt.yscale("log")
+        elif all_y:
+            plt.yticks(*y_ticks(min(all_y), max(all_y), plot.size.height))
+        if all_x:
+            plt.xticks(*x_ticks(min(all_x), max(all_x), options.x_axis, width))
+        # No x label: it would cost the plot a row; the legend names the x axis when it is not the step.
+        if reading:
+            legend.append("  reading…", style="dim")
+        elif not series:
+            legend.append("  no records yet" if not others else "  none of these runs has it yet", style="dim")
+        if left_out:
+            legend.append(f"  · not overlaid: {', '.join(left_out)}", style="italic")
+        if options.describe(row.job):
+            legend.append(f"  · {options.describe(row.job)}", style="dim")
+        self.legend = legend
+        self.query_one("#run-legend", Static).update(legend)
+        plot.refresh()
 
 
 def run_text(

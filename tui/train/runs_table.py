@@ -6,6 +6,8 @@ changed and adds or removes rows as runs come and go, so a quiet table costs no 
 
 from __future__ import annotations
 
+from typing import Any
+
 from rich.cells import cell_len
 from rich.text import Text
 from textual.widgets import DataTable
@@ -23,8 +25,16 @@ STATE_STYLES = {
     "failed": "bold red",
 }
 RUN_COLUMNS = ("run", "job", "state", "device", "step", "ETA", "speed", "best")
+#: Below WIDE_FROM columns the table keeps what fits 80 columns uncut; device and speed are in the run's header.
+NARROW_COLUMNS = ("run", "job", "state", "step", "ETA", "best")
+WIDE_FROM = 110
+LABEL_WIDTH = 18  # a display name longer than this is cut with … in the table (the header shows it whole)
 #: Columns shown when they have something to say: a sweep's name (when any run belongs to one), a job's cost (c).
 OPTIONAL_COLUMNS = ("sweep", "cost")
+
+
+def fit(text: str, width: int) -> str:
+    return text if cell_len(text) <= width else text[: width - 1] + "…"
 
 
 def state_text(row: RunRow) -> Text:
@@ -34,66 +44,80 @@ def state_text(row: RunRow) -> Text:
     return Text(shown, style=STATE_STYLES.get(s.state, ""))
 
 
-def row_cells(row: RunRow, extra: tuple[str, ...] = ()) -> tuple[Text | str, ...]:
-    """The table's cells for one run, in RUN_COLUMNS order and then the `extra` optional columns."""
+def row_cells(row: RunRow, marked: bool = False, columns: tuple[str, ...] = RUN_COLUMNS) -> tuple[Text | str, ...]:
+    """The table's cells for one run, in `columns` order; a run overlaid on the plot starts with +."""
     s = row.status
-    step = f"{s.step}/{s.total}" if s.total else str(s.step)
-    optional = {
+    step = f"{s.step:,}/{s.total:,}" if s.total else f"{s.step:,}"
+    label = fit(row.meta.display_name, LABEL_WIDTH) if row.meta.display_name else short_name(row.run.name)
+    cells: dict[str, Text | str] = {
+        "run": ("+ " if marked else "  ") + label,
+        "job": row.job,
+        "state": state_text(row),
+        "device": fmt_devices(s.device, s.extra.get("rank_devices")),
+        "step": step,
+        "ETA": fmt_duration(s.eta_s),
+        "speed": fmt_speed(s.throughput, s.throughput_unit) if s.state == "running" else "",  # a pause has no speed
+        "best": fmt_best(s.best_metric, s.best_value),
         "sweep": row.sweep or "",
         "cost": row.usage.short() if row.usage is not None and s.state in ("running", "paused") else "",
     }
-    return (
-        short_name(row.run.name),
-        row.job,
-        state_text(row),
-        fmt_devices(s.device, s.extra.get("rank_devices")),
-        step,
-        fmt_duration(s.eta_s),
-        fmt_speed(s.throughput, s.throughput_unit) if s.state == "running" else "",  # a pause has no speed
-        fmt_best(s.best_metric, s.best_value),
-        *(optional[name] for name in extra),
-    )
+    return tuple(cells[column] for column in columns)
 
 
 class RunsTable(DataTable):
     """Runs keyed by their directory name, newest first; the row cursor is the selected run."""
 
-    def on_mount(self) -> None:
-        self.extra: tuple[str, ...] = ()
-        for column in RUN_COLUMNS:
-            self.add_column(column, key=column)
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.shown_columns: tuple[str, ...] = ()
+        self._drawn: dict[str, tuple[RunRow, bool]] = {}  # what each row shows now
 
-    def show_rows(self, rows: list[RunRow], show_cost: bool = False) -> None:
-        """Change only the cells that changed; add and remove rows as runs come and go, in `rows`' order.
+    def columns_for(self, width: int) -> tuple[str, ...]:
+        return RUN_COLUMNS if width >= WIDE_FROM else NARROW_COLUMNS
 
-        A run that appears while the app is open goes where it belongs (newest first, as after a
-        restart), not at the bottom: the rows are laid out again in order then, which is rare.
-        The sweep column is there while some run belongs to a sweep, the cost column while `show_cost`.
+    def show_rows(
+        self, rows: list[RunRow], marked: frozenset[str] = frozenset(), width: int = 0, show_cost: bool = False
+    ) -> None:
+        """Change only the rows that changed; add and remove rows as runs come and go, in `rows`' order.
+
+        A row whose `RunRow` is the same object as last time (the index read nothing new) is skipped
+        without comparing cells, so a quiet table of a thousand runs costs next to nothing. A run that
+        appears while the app is open goes where it belongs (newest first, as after a restart), not at
+        the bottom: the rows are laid out again in order then, which is rare. The sweep column is
+        there while some run belongs to a sweep, the cost column while `show_cost`.
         """
-        wanted = tuple(
+        extra = tuple(
             name
             for name in OPTIONAL_COLUMNS
             if (name == "cost" and show_cost) or (name == "sweep" and any(r.sweep for r in rows))
         )
-        if wanted != self.extra:  # rare: lay the table out again with its new columns
+        columns = (*self.columns_for(width or self.size.width or WIDE_FROM), *extra)
+        if columns != self.shown_columns:  # rare: lay the table out again with its new columns
             self.clear(columns=True)
-            self.extra = wanted
-            for column in (*RUN_COLUMNS, *wanted):
+            for column in columns:
                 self.add_column(column, key=column)
-        columns = (*RUN_COLUMNS, *self.extra)
+            self.shown_columns = columns
+            self._drawn = {}
         names = {row.run.name for row in rows}
         for key in [k.value for k in self.rows if k.value not in names]:
             if key is not None:
                 self.remove_row(key)
+                self._drawn.pop(key, None)
         existing = [k.value for k in self.rows]
         order = [row.run.name for row in rows]
         if order[: len(existing)] != existing:  # a run arrived before others: lay the rows out again
             self.clear()  # keeps the columns; the pane puts the cursor back on the selected run
+            self._drawn = {}
             existing = []
         shown = set(existing)
         for row in rows:
-            cells = row_cells(row, self.extra)
             name = row.run.name
+            is_marked = name in marked
+            drawn = self._drawn.get(name)
+            if drawn is not None and drawn[0] is row and drawn[1] == is_marked:
+                continue
+            self._drawn[name] = (row, is_marked)
+            cells = row_cells(row, is_marked, columns)
             if name not in shown:
                 self.add_row(*cells, key=name)
                 continue

@@ -12,7 +12,7 @@ def test_a_poll_reads_new_records_after_the_offset_and_starts_over_on_a_rewrite(
     run = make_run(tmp_path, "20261128-100000-charlm-aaaa", state="stopped", records=3)
     first = read_snapshot(tmp_path, run, {run.path: 0}, with_log=False)
     assert [row.run for row in first.rows] == [run] and first.error is None
-    offset, records, rewritten = first.new_records[run.path]
+    offset, records, rewritten, _ = first.new_records[run.path]
     assert len(records) == 3 and not rewritten
     history = History()
     history.merge(offset, records, rewritten)
@@ -34,3 +34,43 @@ def test_an_unreadable_root_is_one_error(tmp_path):
     root.write_text("oops")
     snapshot = read_snapshot(root, None, {}, with_log=False)
     assert snapshot.rows == [] and "Cannot read the runs directory" in (snapshot.error or "")
+
+
+def test_the_index_reads_only_what_changed(tmp_path, monkeypatch):
+    """A quiet root costs stats, not reads: status.json, meta.json and config.json are read again only on change."""
+    import os
+    import time
+
+    from engine.training.runmeta import update_meta
+    from engine.training.runs import RunDir, RunStatus
+    from tui.train import disk
+
+    runs = [make_run(tmp_path, f"20261128-10000{i}-charlm-aaaa", state="done", records=1) for i in range(3)]
+    reads: list[str] = []
+    real_status, real_config, real_meta = RunDir.status, RunDir.config, disk.read_meta
+    monkeypatch.setattr(RunDir, "status", lambda self: reads.append(f"status {self.name}") or real_status(self))
+    monkeypatch.setattr(RunDir, "config", lambda self: reads.append(f"config {self.name}") or real_config(self))
+    monkeypatch.setattr(disk, "read_meta", lambda path: reads.append(f"meta {path.name}") or real_meta(path))
+    index = disk.RunIndex(tmp_path)
+    first = index.rows()
+    assert [row.run for row in first] == runs[::-1]
+    assert sum(read.startswith("status") for read in reads) == 3 and sum(r.startswith("config") for r in reads) == 3
+    reads.clear()
+    for _ in range(disk.FULL_EVERY * 2):
+        again = index.rows()
+    assert reads == [] and all(a is b for a, b in zip(again, first, strict=True))  # same objects: nothing to redraw
+    status = runs[1].status()
+    status.step = 7
+    runs[1].write_status(status)
+    update_meta(runs[2].path, tags=["new"])
+    time.sleep(0.01)
+    os.utime(runs[2].path / "meta.json")
+    reads.clear()
+    for _ in range(disk.FULL_EVERY):
+        rows = {row.run: row for row in index.rows()}
+    assert sorted(reads) == [f"meta {runs[2].name}", f"status {runs[1].name}"]
+    assert rows[runs[1]].status.step == 7 and rows[runs[2]].meta.tags == ("new",)
+    assert rows[runs[0]] is first[2]
+    new = RunDir.create(tmp_path, "charlm", {"data": "x"}, name="20261128-110000-charlm-bbbb")
+    new.write_status(RunStatus(state="running", pid=os.getpid()))
+    assert index.rows()[0].run == new  # a new run appears at once (the root's mtime moved)

@@ -74,9 +74,10 @@ async def test_runs_show_up_with_their_state(tmp_path):
         await wait_until(pilot, lambda: table.row_count == 2)
         assert app.query_one("#runs").has_focus
         first = [str(c) for c in table.get_row_at(0)]
-        assert first[:5] == ["11-28 10:00 aaaa", "charlm", "running", "cpu", "40/100"]
-        assert first[6] == "12.3k tok/s" and first[7] == "val_loss 1.9"
+        # At 80 columns every column shown is whole; device and speed are in the run's header and progress line.
+        assert first == ["  11-28 10:00 aaaa", "charlm", "running", "40/100", "0:15", "val_loss 1.9"]
         await wait_until(pilot, lambda: "40/100" in text_of(app, "#run-speed"))
+        assert "12.3k tok/s" in text_of(app, "#run-speed") and "cpu" in text_of(app, "#run-header")
         pane = train_pane(app)
         await wait_until(pilot, lambda: records_of(pane, pane.selected) == 5)
         await pilot.press("down")
@@ -97,7 +98,7 @@ async def test_a_headless_run_appears_while_watching(tmp_path):
         run.append_metric({"step": 20, "train_loss": 2.0})
         run.write_status(RunStatus(state="running", step=77, total=100, device="cpu", pid=os.getpid()))
         await wait_until(pilot, lambda: records_of(pane, run) == 3)
-        await wait_until(pilot, lambda: str(table.get_cell_at((0, 4))) == "77/100")
+        await wait_until(pilot, lambda: str(table.get_cell(run.name, "step")) == "77/100")
         assert not app.query_one("#train-message").display
 
 
@@ -134,7 +135,7 @@ async def test_pause_stop_and_resume_keys_talk_to_the_job(tmp_path):
         assert "nothing left to train" in text_of(app, "#train-message")
 
 
-async def test_plot_cycles_metrics_and_compares_two_runs(tmp_path):
+async def test_plot_cycles_metrics_and_overlays_runs(tmp_path):
     first = make_run(tmp_path, "20261128-140000-charlm-ffff", state="done")
     second = make_run(tmp_path, "20261128-150000-charlm-gggg", state="done")
     app = RnnTuiApp(runs_root=tmp_path)
@@ -149,16 +150,26 @@ async def test_plot_cycles_metrics_and_compares_two_runs(tmp_path):
         assert pane.plotted.title == "loss"
         await pilot.press("v")
         await pilot.press("down")
-        await wait_until(pilot, lambda: pane.selected == first and len(pane.plotted.runs) == 2)
+        await wait_until(pilot, lambda: pane.selected == first)
+        await pilot.press("v")
+        await wait_until(pilot, lambda: pane.plotted is not None and len(pane.plotted.runs) == 2)
         assert pane.plotted.runs == (first.path, second.path)
-        assert "comparing with 11-28 15:00 gggg" in text_of(app, "#run-header")  # a name that fits at 80 columns
-        await pilot.press("v")  # while comparing, v clears the mark (it used to mark this run instead)
-        assert pane.compared is None
+        assert pane.plotted.title == "val_loss"  # an overlay shows one metric of every run
+        assert "+1 overlaid" in text_of(app, "#run-header")
+        legend = text_of(app, "#run-legend")
+        assert "• 11-28 14:00 ffff" in legend and "x 11-28 15:00 gggg" in legend  # told apart without colour
+        assert [str(c).startswith("+ ") for c in table_column(app, "run")] == [True, True]
+        await pilot.press("V")  # clears the overlay
         await wait_until(pilot, lambda: len(pane.plotted.runs) == 1)
-        assert "comparing" not in text_of(app, "#run-header")
+        assert "overlaid" not in text_of(app, "#run-header")
 
 
-async def test_compare_never_mixes_jobs_and_labels_fit_80_columns(tmp_path):
+def table_column(app, key):
+    table = app.query_one("#runs", DataTable)
+    return [table.get_cell(row_key, key) for row_key in table.rows]
+
+
+async def test_overlay_never_mixes_jobs_and_labels_fit_80_columns(tmp_path):
     charlm = make_run(tmp_path, "20261128-140000-charlm-ffff", state="done")
     other = make_run(tmp_path, "20261128-145000-charlm-eeee", state="done")
     sentiment = make_run(tmp_path, "20261128-150000-sentiment-gggg", job="sentiment", state="done")
@@ -170,15 +181,19 @@ async def test_compare_never_mixes_jobs_and_labels_fit_80_columns(tmp_path):
         await pilot.press("v")  # mark the sentiment run, then look at a character model
         await pilot.press("down")
         await wait_until(pilot, lambda: pane.selected == other and pane.plotted is not None)
-        await pilot.pause()
+        await pilot.press("v")
+        await wait_until(pilot, lambda: "not overlaid" in text_of(app, "#run-legend"))
         assert pane.plotted.runs == (other.path,)  # a sentiment run is never plotted against a charlm loss
-        header = text_of(app, "#run-header")
-        assert "11-28 15:00 gggg is sentiment: not comparable" in header
-        await pilot.press("v", "v")  # clear, then mark this charlm run
+        assert "11-28 15:00 gggg (sentiment, not charlm)" in text_of(app, "#run-legend")
+        await pilot.press("V", "v")  # clear, then mark this charlm run
         await pilot.press("down")
-        await wait_until(pilot, lambda: pane.selected == charlm and len(pane.plotted.runs) == 2)
+        await wait_until(pilot, lambda: pane.selected == charlm)
+        await pilot.press("v")
+        await wait_until(pilot, lambda: len(pane.plotted.runs) == 2)
         header = app.query_one("#run-header", Static)
-        assert header.render_line(0).text.rstrip().endswith("comparing with 11-28 14:50 eeee")
+        assert header.render_line(0).text.rstrip().endswith("+1 overlaid")
+        legend = app.query_one("#run-legend", Static)
+        assert "11-28 14:50 eeee" in "".join(legend.render_line(y).text for y in range(legend.size.height))
 
 
 async def test_log_tail_toggles(tmp_path):
@@ -320,11 +335,11 @@ async def test_a_distributed_run_shows_its_world_size_and_every_ranks_device(tmp
     status.extra.update(world_size=8, backend="nccl", rank_devices=[f"cuda:{rank}" for rank in range(8)])
     run.write_status(status)
     app = RnnTuiApp(runs_root=tmp_path)
-    async with app.run_test(size=SIZE) as pilot:
+    async with app.run_test(size=(160, 48)) as pilot:  # wide enough for the device column
         await pilot.press("f3")
         table = app.query_one("#runs", DataTable)
         await wait_until(pilot, lambda: table.row_count == 1)
-        assert str(table.get_cell_at((0, 3))) == "cuda×8"
+        assert str(table.get_cell(run.name, "device")) == "cuda×8"
         await wait_until(pilot, lambda: "8 ranks: cuda:0, cuda:1" in text_of(app, "#run-header"))
         assert "cuda:7" in text_of(app, "#run-header")
 
