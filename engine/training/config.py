@@ -223,7 +223,13 @@ _COMMON_TAIL = (
     FormField("checkpoint_every", "Checkpoint every", "int", help="steps"),
     FormField("device", "Device", "choice", DEVICES),
     FormField("nproc_per_node", "Processes", "int", help="data-parallel processes (torchrun DDP); 1 = one process"),
-    FormField("amp", "Mixed precision", "choice", AMP_MODES, help="auto: bf16 where it pays (CUDA; CPUs with AMX or AVX512-BF16)"),
+    FormField(
+        "amp",
+        "Mixed precision",
+        "choice",
+        AMP_MODES,
+        help="auto: bf16 where it pays (CUDA; CPUs with AMX or AVX512-BF16)",
+    ),
     FormField("seed", "Seed", "int"),
 )
 FORM_FIELDS: dict[str, tuple[FormField, ...]] = {

@@ -98,9 +98,10 @@ class RunIndex:
         self._polls += 1
         watched_names = {run.name for run in watched if run is not None}
         pending = [name for name in self._names if self._entries[name].row is None]  # new, or not a run yet
-        looked_at = (
-            self._names if full else [*self._active, *pending, *(n for n in watched_names if n in self._entries)]
-        )
+        # the runs active at the last call, and the watched ones, that are still there (a cancelled queued
+        # run's folder is gone)
+        kept = [n for n in (*self._active, *watched_names) if n in self._entries]
+        looked_at = self._names if full else list(dict.fromkeys([*kept, *pending]))
         for name in looked_at:
             entry = self._entries[name]
             before = entry.row
