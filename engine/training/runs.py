@@ -213,10 +213,10 @@ def check_run_name(name: str) -> None:
     shown = json.dumps(name)
     if not name.strip() or name in (".", ".."):
         raise RunError(f"A run needs a name of its own, not {shown}.")
-    if name.startswith("."):
-        raise RunError(f"A run's name cannot start with a dot (hidden folders are not runs); {shown} does.")
     if "/" in name or "\\" in name or os.sep in name or (os.altsep and os.altsep in name):
         raise RunError(f"A run's name is one folder name inside the runs root, without / or \\; {shown} is not.")
+    if name.startswith("."):
+        raise RunError(f"A run's name cannot start with a dot (hidden folders are not runs); {shown} does.")
     if any(ord(char) < 32 or ord(char) == 127 for char in name):
         raise RunError(f"A run's name cannot hold control characters; {shown} does.")
     if len(name) > MAX_NAME or len(name.encode("utf-8", "surrogatepass")) > 2 * MAX_NAME:
