@@ -106,6 +106,21 @@ def test_a_flipped_payload_is_named_a_checksum_failure_and_a_lost_seal_is_named_
         load_checkpoint(path)
 
 
+def test_a_damaged_seal_line_never_passes_for_an_old_unsealed_checkpoint(tmp_path):
+    # Found by the fuzz test below: a flip in the seal line's newline made the file read as written before
+    # seals, and a second flip in the "checksum" key inside removed the marker that said otherwise.
+    content = bytearray(VALID_CHECKPOINT)
+    content[-1] ^= 1
+    key = VALID_CHECKPOINT.find(b"checksum")
+    assert key > 0
+    content[key] ^= 1
+    path = tmp_path / "x.pt"
+    path.write_bytes(bytes(content))
+    with pytest.raises(CheckpointError, match="not the checksum") as caught:
+        load_checkpoint(path)
+    assert_one_sentence(str(caught.value))
+
+
 def test_checkpoints_written_before_seals_still_load(tmp_path):
     path = tmp_path / "old.pt"
     torch.save({"format": checkpoint_module.FORMAT, "version": 1, **small_checkpoint()}, path)

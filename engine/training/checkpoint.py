@@ -113,6 +113,20 @@ def _unseal(raw: bytes) -> tuple[bytes, bool | None]:
     return body, hashlib.sha256(body).hexdigest().encode("ascii") == tail[len(SEAL) : -1]
 
 
+def _ends_after_its_zip(raw: bytes) -> bool:
+    """Whether bytes follow the zip's end record: only a seal may, so a damaged seal line is caught here.
+
+    A checkpoint written before seals ends with its zip (torch.save); one written since ends with its
+    seal line. Without this, a flipped byte in the seal line would make the file read as an old, unsealed
+    checkpoint and load unverified.
+    """
+    end = raw.rfind(b"PK\x05\x06")  # the end of central directory record: 22 bytes, then its comment
+    if end < 0 or end + 22 > len(raw):
+        return False
+    comment = int.from_bytes(raw[end + 20 : end + 22], "little")
+    return end + 22 + comment < len(raw)
+
+
 def load_checkpoint(path: Path, content: bytes | None = None) -> dict[str, Any]:
     """The checkpoint at `path`, with tensors on the CPU; CheckpointError (one sentence) for anything else.
 
@@ -132,6 +146,11 @@ def load_checkpoint(path: Path, content: bytes | None = None) -> dict[str, Any]:
             reason = error.strerror if isinstance(error, OSError) and error.strerror else type(error).__name__
             raise CheckpointError(f"{path} cannot be read ({reason}).") from None
     body, sealed = _unseal(content)
+    if sealed is None and _ends_after_its_zip(content):
+        raise CheckpointError(
+            f"{path} has bytes after its data that are not the checksum rnn-tui writes, so it is damaged; "
+            "use another checkpoint."
+        )
     if sealed is False:
         raise CheckpointError(
             f"{path} fails its checksum: its bytes changed after rnn-tui wrote it (a damaged disk or copy); "

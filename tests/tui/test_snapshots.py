@@ -229,7 +229,9 @@ def _table_keys(pilot_keys: tuple[str, ...]):
         await pilot.press("h")
         await wait_until(pilot, lambda: isinstance(pilot.app.screen, HParamsScreen) and pilot.app.screen.figures)
         await pilot.press(*pilot_keys)
-        await pilot.pause()
+        # a sort rebuilds the table, and DataTable sizes its columns on a later refresh: let that land
+        for _ in range(3):
+            await pilot.pause(0.05)
 
     return run_before
 

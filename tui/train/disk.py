@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import threading
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -79,9 +80,18 @@ class RunIndex:
         self._polls = 0
         self.version = 0  # moves whenever a row, or the list of runs, changes
         self._files: dict[tuple[Path, tuple[int, int, int] | None], Any] = {}
+        self._lock = threading.Lock()
 
     def rows(self, watched: tuple[RunDir | None, ...] = ()) -> list[RunRow]:
-        """Every run, newest first; `watched` runs (the selected one) are looked at on every call."""
+        """Every run, newest first; `watched` runs (the selected one) are looked at on every call.
+
+        Calls take turns: two reading threads at once would race on an entry (one laying a row without its
+        meta.json over the other's row with it, while the stamp said meta.json had been read).
+        """
+        with self._lock:
+            return self._rows(watched)
+
+    def _rows(self, watched: tuple[RunDir | None, ...]) -> list[RunRow]:
         try:
             root_stamp = os.stat(self.root).st_mtime_ns
         except FileNotFoundError:

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from rich.cells import cell_len
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
@@ -114,6 +115,10 @@ def settings_diff(a: dict[str, Any], b: dict[str, Any]) -> list[tuple[str, str, 
         for key in keys
     ]
     return [(key, left, right) for key, left, right in shown if left != right]
+
+
+def _width(cell: Text | str) -> int:
+    return cell.cell_len if isinstance(cell, Text) else cell_len(cell)
 
 
 def _sort_value(value: Any) -> tuple[int, Any]:
@@ -232,12 +237,15 @@ class HParamsScreen(Screen[list[RunDir] | None]):
         cursor = table.cursor_coordinate
         table.clear(columns=True)
         self.columns_shown = columns
-        for column in columns:
+        cells = [[self.cell(row, column) for column in columns] for row in self.shown]
+        for index, column in enumerate(columns):
             arrow = (" ▼" if self.sort_reverse else " ▲") if column == self.sort_column else ""
             title = f"best {self.best_metric}" if column == "best" and self.best_metric else column
-            table.add_column(title + arrow, key=column)
-        for row in self.shown:
-            table.add_row(*(self.cell(row, column) for column in columns), key=row.run.name)
+            # Widths given here, not measured by DataTable on a later refresh: no frame shows a half-sized table.
+            width = max([cell_len(title + arrow), *(_width(line[index]) for line in cells)])
+            table.add_column(title + arrow, key=column, width=width)
+        for row, line in zip(self.shown, cells, strict=True):
+            table.add_row(*line, key=row.run.name)
         if self.shown:
             table.cursor_coordinate = table.validate_cursor_coordinate(cursor)
         self._title()

@@ -170,7 +170,8 @@ class TrainPane(Widget):
         `redraw`: draw what is read even if nothing on disk changed (the selection or the view did).
         """
         self._dirty = self._dirty or redraw
-        if any(w.group == "train-poll" and w.is_running for w in self.workers):
+        # a worker waiting to start counts too: two reads of the index at once would race on its entries
+        if any(w.group == "train-poll" and w.state in (WorkerState.PENDING, WorkerState.RUNNING) for w in self.workers):
             return
         watched = [run for run in (self.selected, *self.overlay) if run is not None]
         offsets = {run.path: self.histories.get(run.path, History()).offset for run in watched}

@@ -156,6 +156,8 @@ async def test_plot_cycles_metrics_and_overlays_runs(tmp_path):
         assert pane.plotted.runs == (first.path, second.path)
         assert pane.plotted.title == "val_loss"  # an overlay shows one metric of every run
         assert "+1 overlaid" in text_of(app, "#run-header")
+        # the newly marked run's records are read by the next poll: until then the legend says "reading…"
+        await wait_until(pilot, lambda: "reading" not in text_of(app, "#run-legend"))
         legend = text_of(app, "#run-legend")
         assert "• 11-28 14:00 ffff" in legend and "x 11-28 15:00 gggg" in legend  # told apart without colour
         assert [str(c).startswith("+ ") for c in table_column(app, "run")] == [True, True]
