@@ -21,11 +21,11 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def wait_for_port(port: int, process: subprocess.Popen, timeout: float = 60.0) -> None:
+def wait_for_port(port: int, process: subprocess.Popen, log: Path, timeout: float = 60.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise AssertionError(f"rnn-tui serve ended with {process.returncode}: {process.stdout.read()}")  # type: ignore[union-attr]
+            raise AssertionError(f"rnn-tui serve ended with {process.returncode}: {log.read_text()}")
         with socket.socket() as probe:
             if probe.connect_ex(("127.0.0.1", port)) == 0:
                 return
@@ -34,21 +34,27 @@ def wait_for_port(port: int, process: subprocess.Popen, timeout: float = 60.0) -
 
 
 @contextmanager
-def served(runs_root: Path, *extra: str) -> Iterator[tuple[subprocess.Popen, int]]:
-    """`rnn-tui serve` on a free port, listening; stopped (Ctrl+C, then kill) when the block ends."""
+def served(runs_root: Path, *extra: str) -> Iterator[tuple[subprocess.Popen, int, Path]]:
+    """`rnn-tui serve` on a free port, listening, and the file its output goes to; stopped (Ctrl+C, then kill)
+    when the block ends.
+
+    The output goes to a file, not a pipe: a pipe nobody reads while the test runs would block the server
+    once full.
+    """
     port = free_port()
+    log = runs_root.parent / f"serve-{port}.log"
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "tui.cli", "serve", "--port", str(port), "--runs-dir", str(runs_root), *extra],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env=env,
-        start_new_session=True,  # its own group: a stray app process cannot outlive the test
-    )
+    with log.open("w") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "tui.cli", "serve", "--port", str(port), "--runs-dir", str(runs_root), *extra],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=env,
+            start_new_session=True,  # its own group: a stray app process cannot outlive the test
+        )
     try:
-        wait_for_port(port, process)
-        yield process, port
+        wait_for_port(port, process, log)
+        yield process, port, log
     finally:
         if process.poll() is None:
             process.send_signal(signal.SIGINT)

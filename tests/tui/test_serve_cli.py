@@ -158,7 +158,7 @@ def test_ctrl_c_stops_the_server_and_its_apps_and_leaves_training_jobs_running(t
     run = create_run(runs, config)
     job = start_job(run)
     try:
-        with served(runs) as (server, port):
+        with served(runs) as (server, port, log):
 
             async def tab_then_ctrl_c() -> int | None:
                 session, socket_ = await open_tab(port)
@@ -166,7 +166,9 @@ def test_ctrl_c_stops_the_server_and_its_apps_and_leaves_training_jobs_running(t
                     await read_until(socket_, b"Stepper")
                     assert len(app_processes(runs)) >= 1
                     server.send_signal(signal.SIGINT)
-                    while not socket_.closed and server.poll() is None:  # read on, as a browser tab would
+                    deadline = time.monotonic() + 30
+                    # read on, as a browser tab would, until the server closes the tab or ends (or 30 s pass)
+                    while not socket_.closed and server.poll() is None and time.monotonic() < deadline:
                         with contextlib.suppress(asyncio.TimeoutError):
                             await asyncio.wait_for(socket_.receive(), 0.5)
                     return await asyncio.to_thread(server.wait, 30)
@@ -174,7 +176,7 @@ def test_ctrl_c_stops_the_server_and_its_apps_and_leaves_training_jobs_running(t
                     await session.close()
 
             assert asyncio.run(tab_then_ctrl_c()) == 0
-            assert "Ctrl+C stops the server" in server.stdout.read()
+            assert "Ctrl+C stops the server" in log.read_text()
         assert app_processes(runs) == []
         assert pid_alive(job.pid) and run.status().state in ("running", "queued")
     finally:
@@ -188,7 +190,7 @@ def test_the_app_answers_its_own_page_only(tmp_path):
     pytest.importorskip("textual_serve", reason="rnn-tui serve needs textual-serve: pip install 'rnn-tui[serve]'")
     import aiohttp
 
-    with served(tmp_path / "runs") as (_server, port):
+    with served(tmp_path / "runs") as (_server, port, _log):
 
         async def probe() -> tuple[int, int, int, str]:
             async with aiohttp.ClientSession() as session:
