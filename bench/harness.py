@@ -343,6 +343,8 @@ class Side:
     ran_s: float | None = None  # how long the side ran in all
     cpu_s: float | None = None  # CPU seconds its process used
     notes: list[str] = field(default_factory=list)
+    # further targets after the first: (label such as "≤ 1.333", reached at, training s, wall s), None when not reached
+    milestones: list[tuple[str, str | None, float | None, float | None]] = field(default_factory=list)
 
     @property
     def reached(self) -> bool:
@@ -365,8 +367,13 @@ def _ratio(ours: float | None, book: float | None) -> str:
     return f"{ours / book:.3f}"
 
 
-def print_comparison(book: Side | None, ours: Side | None) -> list[str]:
-    """The side-by-side table and, with both sides, the ratios and issue 4's time-to-target verdicts (returned)."""
+def _fraction(ratio: float) -> str:
+    return f"1/{round(1 / ratio)}" if ratio < 1 and abs(1 / ratio - round(1 / ratio)) < 1e-9 else f"{ratio:g}×"
+
+
+def print_comparison(book: Side | None, ours: Side | None, ratio_target: float = TIME_RATIO_TARGET) -> list[str]:
+    """The side-by-side table and, with both sides, the ratios and the time-to-target verdicts (returned): ours
+    must take at most `ratio_target` of the book's time (issue 4: 1/3)."""
     sides = [side for side in (book, ours) if side]
     rows: list[tuple[str, list[str]]] = []
 
@@ -384,6 +391,16 @@ def print_comparison(book: Side | None, ours: Side | None) -> list[str]:
     )
     rows.append(("time to target, training", [time_to_target(s, s.train_s) for s in sides]))
     rows.append(("time to target, wall", [time_to_target(s, s.wall_s) for s in sides]))
+    labels = list(dict.fromkeys(label for side in sides for label, *_ in side.milestones))
+    for label in labels:
+        for what, index in (("training", 2), ("wall", 3)):
+            cells = []
+            for side in sides:
+                hit = next((m for m in side.milestones if m[0] == label), None)
+                cells.append(
+                    f"{_seconds(hit[index])} ({hit[1]})" if hit and hit[1] else f"not reached in {_seconds(side.ran_s)}"
+                )
+            rows.append((f"time to {label}, {what}", cells))
     rows.append(
         ("throughput (training time)", [f"{s.throughput:,.0f} {s.unit}" if s.throughput else "—" for s in sides])
     )
@@ -420,28 +437,44 @@ def print_comparison(book: Side | None, ours: Side | None) -> list[str]:
         print(
             f"ratio ours/book, wall time to target:     {_ratio(ours.wall_s, book.wall_s) if ours.reached and book.reached else '—'}"
         )
+        for label in labels:
+            mine = next((m for m in ours.milestones if m[0] == label and m[1]), None)
+            theirs = next((m for m in book.milestones if m[0] == label and m[1]), None)
+            both = mine is not None and theirs is not None
+            print(
+                f"ratio ours/book, time to {label}: training "
+                f"{_ratio(mine[2], theirs[2]) if mine and theirs else '—'}, wall "
+                f"{_ratio(mine[3], theirs[3]) if mine and theirs else '—'}"
+                + (
+                    ""
+                    if both
+                    else " (not reached by "
+                    + ("both" if not (mine or theirs) else "ours" if not mine else "the book")
+                    + ")"
+                )
+            )
         if book.throughput and ours.throughput:
             print(f"ratio ours/book, throughput:               {ours.throughput / book.throughput:.2f}×")
-        limit = "≤ 1/3 of the book's"
+        limit = f"≤ {_fraction(ratio_target)} of the book's"
         if not ours.reached:
             verdicts.append(
                 f"time-to-target ({limit}): NOT MET, ours did not reach the target in {_seconds(ours.ran_s)}"
             )
         elif not book.reached:
-            bound = TIME_RATIO_TARGET * (book.ran_s or 0)
+            bound = ratio_target * (book.ran_s or 0)
             met = (ours.wall_s or math.inf) <= bound
             verdicts.append(
                 f"time-to-target ({limit}): book did not reach the target in {_seconds(book.ran_s)}; ours took "
-                f"{_seconds(ours.wall_s)} wall, {'within' if met else 'over'} a third of the book's run so far "
+                f"{_seconds(ours.wall_s)} wall, {'within' if met else 'over'} {_fraction(ratio_target)} of the book's run so far "
                 f"({'met' if met else 'undecided'})"
             )
         else:
             for what, o, b in (("training", ours.train_s, book.train_s), ("wall", ours.wall_s, book.wall_s)):
                 if o is None or b is None:
                     continue
-                verdict = "MET" if o <= TIME_RATIO_TARGET * b else "NOT MET"
+                verdict = "MET" if o <= ratio_target * b else "NOT MET"
                 verdicts.append(
-                    f"time-to-target, {what} ({limit}): {verdict} ({_seconds(o)} vs limit {_seconds(TIME_RATIO_TARGET * b)})"
+                    f"time-to-target, {what} ({limit}): {verdict} ({_seconds(o)} vs limit {_seconds(ratio_target * b)})"
                 )
     for line in verdicts:
         print(line)

@@ -20,6 +20,7 @@ from typing import Any
 
 from harness import (
     DEFAULT_DATA,
+    TIME_RATIO_TARGET,
     ProcessRun,
     Record,
     Side,
@@ -182,7 +183,7 @@ def print_start(title: str, args: argparse.Namespace, reference: str) -> None:
 def print_end(args: argparse.Namespace, book: Side | None, ours: Side | None, more_verdicts: Iterable[str] = ()) -> int:
     """The comparison, its verdicts and `more_verdicts`, the load at the end and --json; the exit status."""
     print()
-    verdicts = print_comparison(book, ours)
+    verdicts = print_comparison(book, ours, getattr(args, "ratio_target", TIME_RATIO_TARGET))
     for verdict in more_verdicts:
         print(verdict)
         verdicts.append(verdict)
