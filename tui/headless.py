@@ -35,7 +35,7 @@ from engine.training.config import (
     with_changes,
 )
 from engine.training.jobs import LOCKED_EXIT, Job, create_run, find_run, run_config, start_job
-from engine.training.presets import PRESETS
+from engine.training.presets import presets_help
 from engine.training.runmeta import MetaError, RunMeta, parse_tags, read_meta
 from engine.training.runs import JOBS, STATES, RunDir, RunError, RunStatus, default_runs_root, list_runs
 from tui import runs_cli
@@ -100,7 +100,6 @@ RESUMABLE_OPTIONS = ("steps", "epochs", "device", *DISTRIBUTED_OPTIONS)
 
 
 def add_train_parser(subparsers: argparse._SubParsersAction) -> None:
-    presets = sorted({name for job in PRESETS.values() for name in job})
     train = subparsers.add_parser(
         "train",
         help="train a model in the foreground (the job runs in its own process)",
@@ -108,7 +107,7 @@ def add_train_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     train.add_argument("job", nargs="?", choices=["sentiment", "charlm"], help="what to train (omit with --resume)")
     train.add_argument(
-        "--preset", default=None, metavar="NAME", help=f"starting recipe: {', '.join(presets)} (default: default)"
+        "--preset", default=None, metavar="NAME", help=f"starting recipe (default: default). {presets_help()}"
     )
     for flag, kind, text in CONFIG_OPTIONS:
         if isinstance(kind, tuple):

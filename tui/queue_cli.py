@@ -18,7 +18,7 @@ from typing import Any
 
 from engine.training import queue
 from engine.training.config import TrainConfigError
-from engine.training.presets import PRESETS
+from engine.training.presets import presets_help
 from engine.training.runs import RunDir, RunError, default_runs_root
 from engine.training.sweep import SweepError, SweepRow, default_sweep_name, plan_sweep, queue_sweep, ranked
 from tui.headless import CONFIG_OPTIONS, FINAL_STATES, InputError, add_max_parallel
@@ -46,7 +46,6 @@ def add_queue_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def add_sweep_parser(subparsers: argparse._SubParsersAction) -> None:
-    presets = sorted({name for job in PRESETS.values() for name in job})
     parser = subparsers.add_parser(
         "sweep",
         help="queue a grid of runs and rank them by their best validation figure",
@@ -56,7 +55,7 @@ def add_sweep_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("job", choices=["sentiment", "charlm", "show"], help="what to train, or show")
     parser.add_argument("sweep", nargs="?", default=None, metavar="NAME", help="show: the sweep to rank")
-    parser.add_argument("--preset", default=None, metavar="NAME", help=f"starting recipe: {', '.join(presets)}")
+    parser.add_argument("--preset", default=None, metavar="NAME", help=f"starting recipe. {presets_help()}")
     for flag, kind, text in CONFIG_OPTIONS:
         options = [flag, "--seeds"] if flag == "--seed" else [flag]
         choices = f" ({'|'.join(kind)})" if isinstance(kind, tuple) else ""

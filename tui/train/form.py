@@ -24,6 +24,7 @@ from engine.training.config import (
     parse_train_config,
     preset_names,
 )
+from engine.training.presets import PRESET_NOTES
 from tui.forms import FormScreen, Toggle
 
 
@@ -80,6 +81,7 @@ class TrainForm(FormScreen[NewRun]):
                     compact=True,
                     id="preset",
                 )
+            yield Static(PRESET_NOTES[self.job].get(self.preset, ""), id="preset-note")
             # Not a Tab stop of its own: Tab goes from the preset straight to the first field.
             with VerticalScroll(id="train-form-fields", can_focus=False), Grid(id="train-form-grid"):
                 for field in FORM_FIELDS[self.job]:
