@@ -36,7 +36,8 @@ def test_the_preset_option_lists_every_preset_with_its_line(capsys, command):
 def test_every_preset_trains_a_few_steps(tmp_path, review_folder, job, preset):
     if job == "charlm":
         data = write_text(tmp_path / "island.txt", characters=20_000)
-        shorter = dict(steps=3, eval_every=3, checkpoint_every=3, sample_every=0)
+        shorter = dict(steps=3, warmup_steps=min(PRESETS[job][preset].get("warmup_steps", 0), 1))
+        shorter.update(eval_every=3, checkpoint_every=3, sample_every=0)
     else:
         data = review_folder
         shorter = dict(epochs=1, steps=None, eval_every=0, checkpoint_every=100)
