@@ -206,7 +206,12 @@ class HParamsScreen(Screen[list[RunDir] | None]):
             return " ".join(row.meta.tags)
         return row.config.get(column, MISSING) if column in row.config else MISSING
 
-    def cell(self, row: RunRow, column: str) -> Text | str:
+    def cell(self, row: RunRow, column: str) -> Text:
+        """What the table shows for `row` in `column`, never read as markup (names and settings are as typed)."""
+        shown = self._cell(row, column)
+        return Text(shown) if isinstance(shown, str) else shown
+
+    def _cell(self, row: RunRow, column: str) -> Text | str:
         value = self.value_of(row, column)
         if column == "run":
             return ("+ " if row.run.name in self.marked else "  ") + fit(
@@ -243,7 +248,7 @@ class HParamsScreen(Screen[list[RunDir] | None]):
             title = f"best {self.best_metric}" if column == "best" and self.best_metric else column
             # Widths given here, not measured by DataTable on a later refresh: no frame shows a half-sized table.
             width = max([cell_len(title + arrow), *(_width(line[index]) for line in cells)])
-            table.add_column(title + arrow, key=column, width=width)
+            table.add_column(Text(title + arrow), key=column, width=width)
         for row, line in zip(self.shown, cells, strict=True):
             table.add_row(*line, key=row.run.name)
         if self.shown:

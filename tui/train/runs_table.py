@@ -61,7 +61,9 @@ def row_cells(row: RunRow, marked: bool = False, columns: tuple[str, ...] = RUN_
         "sweep": row.sweep or "",
         "cost": row.usage.short() if row.usage is not None and s.state in ("running", "paused") else "",
     }
-    return tuple(cells[column] for column in columns)
+    # Plain strings would be read as Rich markup by DataTable: a run named "[/x]" would crash the pane, and
+    # parsing a thousand rows' markup is a noticeable part of opening the pane. Names are shown as typed.
+    return tuple(Text(cell) if isinstance(cell, str) else cell for cell in (cells[column] for column in columns))
 
 
 class RunsTable(DataTable):

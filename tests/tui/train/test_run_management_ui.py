@@ -3,6 +3,7 @@ the hyperparameter table, and the plot's smoothing, scale and x axis."""
 
 from __future__ import annotations
 
+import json
 import os
 
 from textual.widgets import DataTable, Static
@@ -215,3 +216,27 @@ async def test_plot_keys_smooth_scale_and_change_the_x_axis(tmp_path):
         assert "no records yet" in text_of(app, "#run-legend")
         await pilot.press("x")
         assert pane.plotted.options.x_axis == "step"
+
+
+async def test_names_and_settings_that_look_like_markup_are_shown_as_typed(tmp_path):
+    """A display name such as "[/x]" was read as Rich markup by the runs table: a MarkupError crashed the pane."""
+    from engine.training.runmeta import update_meta
+
+    odd = make_run(tmp_path, "20261128-100000-charlm-aaaa", state="done")
+    plain = make_run(tmp_path, "20261128-090000-charlm-bbbb", state="done")
+    update_meta(odd.path, display_name="[/x] [b]bold?[/b]")
+    config = odd.config()
+    odd.config_path.write_text(json.dumps({**config, "note": "[red]not red[/]"}))
+    plain.config_path.write_text(json.dumps({**plain.config(), "note": "[/]"}))
+    app = RnnTuiApp(runs_root=tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await open_pane(pilot, 2)
+        await wait_until(pilot, lambda: "[/x] [b]bold?[/b]" in labels(app))
+        await pilot.press("h")
+        await wait_until(pilot, lambda: isinstance(app.screen, HParamsScreen))
+        table = app.screen.query_one(DataTable)
+        await wait_until(pilot, lambda: "note" in [column.key.value for column in table.columns.values()])
+        notes = sorted(str(table.get_cell(row, "note")) for row in table.rows)
+        assert notes == ["[/]", "[red]not red[/]"]
+        await pilot.pause()  # drawn: a MarkupError while rendering would end the app with it
+        assert app.is_running
