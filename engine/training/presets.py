@@ -111,7 +111,7 @@ PRESET_NOTES: dict[str, dict[str, str]] = {
 
 
 def presets_help() -> str:
-    """For `--preset`: each job's presets and what they are, in one paragraph."""
+    """For `--preset`: each job's presets and what they are, in one paragraph (a % doubled: argparse formats it)."""
     return "; ".join(
         f"{job}: " + ", ".join(f"{name} ({PRESET_NOTES[job][name]})" for name in PRESETS[job]) for job in PRESETS
-    )
+    ).replace("%", "%%")
