@@ -440,19 +440,14 @@ def print_comparison(book: Side | None, ours: Side | None, ratio_target: float =
         for label in labels:
             mine = next((m for m in ours.milestones if m[0] == label and m[1]), None)
             theirs = next((m for m in book.milestones if m[0] == label and m[1]), None)
-            both = mine is not None and theirs is not None
-            print(
-                f"ratio ours/book, time to {label}: training "
-                f"{_ratio(mine[2], theirs[2]) if mine and theirs else '—'}, wall "
-                f"{_ratio(mine[3], theirs[3]) if mine and theirs else '—'}"
-                + (
-                    ""
-                    if both
-                    else " (not reached by "
-                    + ("both" if not (mine or theirs) else "ours" if not mine else "the book")
-                    + ")"
+            if mine and theirs:
+                print(
+                    f"ratio ours/book, time to {label}: training {_ratio(mine[2], theirs[2])}, "
+                    f"wall {_ratio(mine[3], theirs[3])}"
                 )
-            )
+            else:
+                missing = "either side" if not (mine or theirs) else "ours" if not mine else "the book"
+                print(f"ratio ours/book, time to {label}: — (not reached by {missing})")
         if book.throughput and ours.throughput:
             print(f"ratio ours/book, throughput:               {ours.throughput / book.throughput:.2f}×")
         limit = f"≤ {_fraction(ratio_target)} of the book's"
