@@ -9,19 +9,24 @@ size). The baseline is `git archive REF` of this repository, unpacked in a tempo
 
 For each tree, in its own processes (PYTHONPATH points at the tree):
   runs      `python -m tui.cli runs --runs-dir ROOT` (the table) and `… --json`: median wall time of 3
-  open      the app at 80×24 under Textual's Pilot: F3 until the runs table has every run and the plot
-            of the selected run is drawn
+  open      (Pilot) the app at 80×24 under Textual's Pilot, half a second after it started: F3 until the
+            runs table has every run and the plot of the selected run is drawn (the widgets' state).
+            Pilot's press returns only once the whole app is idle, and the Stepper's import of torch in
+            a thread starves the event loop for over a second: this figure is mostly that import.
+  open      (terminal) `rnn-tui` in a pseudo-terminal (80×24), started OPENS times: half a second after
+            its first frame, F3; until the screen shows the first run and the plot's legend, p50 / max.
+            The Stepper imports torch in the background meanwhile, as it does for every user.
   idle      CPU seconds of the app's process (all threads) over IDLE seconds with nothing changing,
             as % of one core
-  keys      KEYS presses of ↓ in the runs table, 0.3–0.5 s apart, with the app in a pseudo-terminal
-            (80×24): writing the key → the first output showing the next run's name, p50 / p95 / max.
+  keys      KEYS presses of ↓ in the runs table, 0.3–0.5 s apart, in the last of those starts:
+            writing the key → the first output showing the next run's name, p50 / p95 / max.
             (Pilot's press waits until the whole process is idle, the poll thread's reads included.)
 
-Targets (issue 14): runs ≤ 1 s; open ≤ 2 s; idle ≤ 5% of one core; keys p95 ≤ 100 ms. The machine is
-shared: the load average is printed at the start and the end.
+Targets (issue 14): runs ≤ 1 s; open ≤ 2 s (what the terminal shows); idle ≤ 5% of one core; keys p95 ≤ 100 ms.
+The machine is shared: the load average is printed at the start and the end.
 
-Usage: python bench/many_runs.py [--runs 1000] [--records 10000] [--idle 8] [--keys 40] [--baseline main]
-                                 [--root DIR (reuse or keep the root)]
+Usage: python bench/many_runs.py [--runs 1000] [--records 10000] [--idle 8] [--keys 40] [--opens 3]
+                                 [--baseline main] [--root DIR (reuse or keep the root)]
 """
 
 from __future__ import annotations
@@ -41,6 +46,7 @@ import tempfile
 import time
 from pathlib import Path
 
+PLOT_MARKER = "train_loss"  # in the plot's legend once the selected run's curves are drawn
 REPO = Path(__file__).resolve().parents[1]
 VARIANTS = 8
 
@@ -120,7 +126,7 @@ def make_root(root: Path, runs: int, records: int) -> None:
 
 
 # ---------------------------------------------------------------------------- measuring one tree
-async def _pane(root: Path, runs: int, idle: float, keys: int) -> dict[str, object]:
+async def _pane(root: Path, runs: int, idle: float, keys: int, opens: int) -> dict[str, object]:
     from tui.app import RnnTuiApp
 
     app = RnnTuiApp(runs_root=root)
@@ -139,14 +145,19 @@ async def _pane(root: Path, runs: int, idle: float, keys: int) -> dict[str, obje
         cpu, wall = time.process_time(), time.perf_counter()
         await asyncio.sleep(idle)
         idle_pct = 100 * (time.process_time() - cpu) / (time.perf_counter() - wall)
-    return {"open_s": opened, "idle_pct": idle_pct, "keys_ms": _terminal_keys(root, keys)}
+    return {"open_s": opened, "idle_pct": idle_pct, **_terminal(root, keys, opens)}
 
 
-def _terminal_keys(root: Path, keys: int, columns: int = 80, rows: int = 24) -> list[float]:
-    """Key → screen in a real terminal: `rnn-tui` in a pseudo-terminal on the Train pane; each ↓ is timed
-    from writing it to the first output that shows the next run's name (the moved cursor, or the header).
+def _terminal(root: Path, keys: int, opens: int, columns: int = 80, rows: int = 24) -> dict[str, list[float]]:
+    """What a person at a terminal sees: `rnn-tui` in a pseudo-terminal, started `opens` times.
 
-    Pilot cannot time this: after each key it waits until the whole process is idle, which includes the
+    open: the app is started; half a second after its first frame (a person reaching for F3), F3; the
+          seconds from writing F3 until the screen shows the first run in the table and the plot's
+          legend (the selected run's curves are drawn). The Stepper loads torch meanwhile, as it does.
+    keys: in the last start, each ↓ is timed from writing it to the first output that shows the next
+          run's name (the moved cursor, or the header).
+
+    Pilot cannot time either: after each key it waits until the whole process is idle, which includes the
     poll thread reading the newly selected run's records in the background, which a user does not wait for.
     """
     from ui_responsiveness import App
@@ -154,24 +165,35 @@ def _terminal_keys(root: Path, keys: int, columns: int = 80, rows: int = 24) -> 
     from tui.train.disk import RunIndex
 
     labels = [row.label for row in RunIndex(root).rows() if not row.meta.archived]
-    app = App(root, columns, rows)
-    try:
-        if app.wait_for(labels[0], app.press(b"\x1bOR"), 60) is None:  # F3: the Train pane, first run selected
-            raise SystemExit("the Train pane did not show the first run in 60 s")
-        time.sleep(2.0)  # the first polls
-        latencies = []
-        for label in labels[1 : keys + 1]:
-            seconds = app.wait_for(label, app.press(b"\x1b[B"), 10)
-            if seconds is None:
-                raise SystemExit(f"↓ did not show {label} within 10 s")
-            latencies.append(1000 * seconds)
-            time.sleep(random.uniform(0.3, 0.5))  # a person reading the run, not a held key
-        return latencies
-    finally:
-        app.close()
+    opened: list[float] = []
+    latencies: list[float] = []
+    for attempt in range(opens):
+        app = App(root, columns, rows)
+        try:
+            if app.wait_for("Loading PyTorch", 0, 60) is None:
+                raise SystemExit("rnn-tui showed no first frame in 60 s")
+            time.sleep(0.5)
+            pressed = time.perf_counter()
+            offset = app.press(b"\x1bOR")  # F3: the Train pane, the first run selected
+            for marker in (labels[0], PLOT_MARKER):
+                if app.wait_for(marker, offset, 60) is None:
+                    raise SystemExit(f"the Train pane did not show {marker!r} in 60 s")
+            opened.append(time.perf_counter() - pressed)
+            if attempt < opens - 1:
+                continue
+            time.sleep(2.0)  # the first polls
+            for label in labels[1 : keys + 1]:
+                seconds = app.wait_for(label, app.press(b"\x1b[B"), 10)
+                if seconds is None:
+                    raise SystemExit(f"↓ did not show {label} within 10 s")
+                latencies.append(1000 * seconds)
+                time.sleep(random.uniform(0.3, 0.5))  # a person reading the run, not a held key
+        finally:
+            app.close()
+    return {"open_terminal_s": opened, "keys_ms": latencies}
 
 
-def _measure(tree: Path, root: Path, runs: int, idle: float, keys: int) -> dict[str, object]:
+def _measure(tree: Path, root: Path, runs: int, idle: float, keys: int, opens: int) -> dict[str, object]:
     env = {**os.environ, "PYTHONPATH": str(tree), "OMP_NUM_THREADS": "1"}
     figures: dict[str, object] = {}
     for flag, key in (([], "runs_table_s"), (["--json"], "runs_json_s")):
@@ -189,7 +211,7 @@ def _measure(tree: Path, root: Path, runs: int, idle: float, keys: int) -> dict[
                 raise SystemExit(f"rnn-tui runs failed in {tree}: {done.stderr.decode()[-400:]}")
         figures[key] = statistics.median(times)
     command = [sys.executable, __file__, "--measure-pane", str(root), "--runs", str(runs)]
-    command += ["--idle", str(idle), "--keys", str(keys)]
+    command += ["--idle", str(idle), "--keys", str(keys), "--opens", str(opens)]
     done = subprocess.run(command, env=env, cwd=tree, capture_output=True, text=True)
     if done.returncode:
         raise SystemExit(f"the pane measurement failed in {tree}: {done.stderr[-800:]}")
@@ -203,11 +225,12 @@ def _percentile(values: list[float], fraction: float) -> float:
 
 
 def _row(name: str, figures: dict[str, object]) -> str:
-    keys = figures["keys_ms"]
-    assert isinstance(keys, list)
+    keys, opens = figures["keys_ms"], figures["open_terminal_s"]
+    assert isinstance(keys, list) and isinstance(opens, list)
     return (
         f"  {name:<12} {figures['runs_table_s']:>7.2f} s {figures['runs_json_s']:>7.2f} s "
-        f"{figures['open_s']:>7.2f} s {figures['idle_pct']:>7.1f} % "
+        f"{figures['open_s']:>7.2f} s {statistics.median(opens):>6.2f} / {max(opens):.2f} s "
+        f"{figures['idle_pct']:>7.1f} % "
         f"{statistics.median(keys):>6.0f} {_percentile(keys, 0.95):>6.0f} {max(keys):>6.0f} ms"
     )
 
@@ -218,12 +241,13 @@ def main() -> int:
     parser.add_argument("--records", type=int, default=10_000)
     parser.add_argument("--idle", type=float, default=8.0)
     parser.add_argument("--keys", type=int, default=40)
+    parser.add_argument("--opens", type=int, default=3, help="starts of the app in a terminal, each opening the pane")
     parser.add_argument("--baseline", default="main", help="git ref of the baseline tree (default: main)")
     parser.add_argument("--root", default=None, help="make (or reuse) the runs root here and keep it")
     parser.add_argument("--measure-pane", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.measure_pane:
-        print(json.dumps(asyncio.run(_pane(Path(args.measure_pane), args.runs, args.idle, args.keys))))
+        print(json.dumps(asyncio.run(_pane(Path(args.measure_pane), args.runs, args.idle, args.keys, args.opens))))
         return 0
 
     print(f"Train pane and rnn-tui runs over {args.runs:,} runs of {args.records:,} records each")
@@ -243,15 +267,17 @@ def main() -> int:
         subprocess.run(["tar", "-x", "-C", str(baseline)], input=archive.stdout, check=True)
         results = {}
         for name, tree in ((f"{args.baseline} (before)", baseline), ("this tree", REPO)):
-            results[name] = _measure(tree, root, args.runs, args.idle, args.keys)
+            results[name] = _measure(tree, root, args.runs, args.idle, args.keys, args.opens)
             print(f"  measured {name}", flush=True)
         print()
         print(
-            f"  {'':<12} {'runs':>9} {'runs --json':>11} {'open':>9} {'idle CPU':>9} {'keys p50':>8} {'p95':>6} {'max':>9}"
+            f"  {'':<12} {'runs':>9} {'runs --json':>11} {'open':>9} {'open p50 / max':>16} {'idle CPU':>9} "
+            f"{'keys p50':>8} {'p95':>6} {'max':>9}"
         )
+        print(f"  {'':<12} {'':>9} {'':>11} {'(Pilot)':>9} {'(terminal)':>16}")
         for name, figures in results.items():
             print(_row(name[:12], figures))
-        print("  targets       ≤ 1 s                  ≤ 2 s     ≤ 5 %          p95 ≤ 100 ms")
+        print("  targets       ≤ 1 s                  ≤ 2 s           ≤ 2 s     ≤ 5 %          p95 ≤ 100 ms")
         print(f"  {load_line('at end')}")
     finally:
         shutil.rmtree(scratch, ignore_errors=True)

@@ -6,6 +6,7 @@ in workers.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -66,12 +67,17 @@ class RnnTuiApp(App[None]):
         self.user_keymap = keymap or {}
         self.runs_root = Path(runs_root) if runs_root else default_runs_root()
         self.run_inspected = run  # rnn-tui --run: inspected in the Stepper from the start
+        # Set when the Train pane has read the runs root once: the Stepper's import of torch waits for it,
+        # as that import starves other threads (a big root's first read would take seconds beside it).
+        self.runs_read = asyncio.Event()
 
     def compose(self) -> ComposeResult:
         yield Header()
         with TabbedContent(id="panes"):
             with TabPane(f"{PANES['stepper']} [dim]{PANE_KEYS['stepper']}[/]", id="stepper"):
-                yield StepperPane(runs_root=self.runs_root, run=self.run_inspected, id="stepper-pane")
+                yield StepperPane(
+                    runs_root=self.runs_root, run=self.run_inspected, torch_after=self.runs_read, id="stepper-pane"
+                )
             with TabPane(f"{PANES['train']} [dim]{PANE_KEYS['train']}[/]", id="train"):
                 yield TrainPane(self.runs_root, id="train-pane")
             with TabPane(f"{PANES['generate']} [dim]{PANE_KEYS['generate']}[/]", id="generate"):
@@ -87,6 +93,9 @@ class RnnTuiApp(App[None]):
                     f"The keymap names unknown binding ids: {', '.join(unknown)}.", severity="warning", timeout=8
                 )
         self.screen.set_focus(self.query_one(StepperPane))  # now: keys typed during start-up go where the screen shows
+
+    def on_train_pane_first_read(self) -> None:
+        self.runs_read.set()
 
     def action_show_pane(self, pane: str) -> None:
         self.query_one(TabbedContent).active = pane

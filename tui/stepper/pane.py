@@ -9,6 +9,8 @@ worker, so the first frame never waits for them.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import Iterable
 from dataclasses import replace
 from pathlib import Path
@@ -43,6 +45,7 @@ VIEWS = ("step", "weights", "gradients")
 VIEW_TITLES = {"step": "Step", "weights": "Weights", "gradients": "Gradients"}
 CLIP_LADDER: tuple[float | None, ...] = (None, 100.0, 10.0, 5.0, 1.0, 0.5, 0.1)
 PLAY_INTERVAL_S = 0.7
+TORCH_WAIT_S = 2.0  # the longest the first scenario waits for the other panes' first reads (StepperPane.torch_after)
 WIDE_COLUMNS = 140  # from here on, the Step view stays on screen beside Weights or Gradients
 SCROLLED = {"step": "#detail", "weights": "#weights", "gradients": "#gradient-table"}  # what ↑/↓ scroll per view
 
@@ -111,9 +114,16 @@ class StepperPane(InspectHost, can_focus=True):
     playing = reactive(False)
 
     def __init__(
-        self, config: StepperConfig | None = None, runs_root: Path | None = None, run: str | None = None, **kwargs
+        self,
+        config: StepperConfig | None = None,
+        runs_root: Path | None = None,
+        run: str | None = None,
+        torch_after: asyncio.Event | None = None,
+        **kwargs,
     ) -> None:
         super().__init__(**kwargs)
+        # Set once the other panes' first reads are over (the app's): torch's import starts after it.
+        self.torch_after = torch_after
         self.config = config or StepperConfig()
         # What the newest requested computation will show: keys change this at once, so fast repeats
         # (x x x) each move one rung from the one before, though `config` changes only when a worker ends.
@@ -145,7 +155,7 @@ class StepperPane(InspectHost, can_focus=True):
         self._render_views_bar()
         # Start importing torch only once the first frame is on screen: the import holds the
         # GIL for over a second and would otherwise delay that frame.
-        self.call_after_refresh(self.compute, self.pending)
+        self.call_after_refresh(lambda: self.run_worker(self._first_compute(), exit_on_error=False))
         if self.initial_run:
             self.call_after_refresh(self.inspect, self.initial_run)
 
@@ -163,6 +173,21 @@ class StepperPane(InspectHost, can_focus=True):
             self.query_one(f"#{name}").display = self._on_screen(name)
 
     # ------------------------------------------------------------- computing
+
+    async def _first_compute(self) -> None:
+        """The first scenario, once `torch_after` is set (at most TORCH_WAIT_S later); an async worker, so
+        that the wait holds up no other callback.
+
+        Importing torch starves every other thread of the GIL for about a second and a half. The Train
+        pane's first read of a big runs root (a thousand runs) takes a tenth of that alone, and over a
+        second beside the import, so the import waits for it.
+        """
+        if self.torch_after is not None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.torch_after.wait(), TORCH_WAIT_S)
+        busy = any(w.group == "stepper" and w.state in (WorkerState.PENDING, WorkerState.RUNNING) for w in self.workers)
+        if self.result is None and not busy:
+            self.compute(self.pending)  # unless a key asked for a scenario meanwhile
 
     @work(thread=True, exclusive=True, group="stepper", exit_on_error=False)
     def compute(self, config: StepperConfig) -> StepperResult:

@@ -18,6 +18,7 @@ import math
 import os
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -245,6 +246,7 @@ class Snapshot:
     new_records: dict[Path, tuple[int, list[dict[str, Any]], bool, Columns]] = field(default_factory=dict)
     sample: dict[str, Any] | None = None
     log: list[str] = field(default_factory=list)
+    selected: RunDir | None = None  # the run read as the selected one (the one asked for, or the one picked)
 
 
 def read_rows(root: Path) -> list[RunRow]:
@@ -261,13 +263,16 @@ def read_snapshot(
     meter: UsageMeter | None = None,
     measure_all: bool = False,
     serve_queue: bool = True,
+    pick: Callable[[RunRow], bool] | None = None,
 ) -> Snapshot:
     """The runs, the metric records after each watched run's offset, and the selected run's sample (or log).
 
     With an `index` (the pane keeps one), only what changed since its last call is read. First, with
     `serve_queue`, the root's queue is served (queued runs start here when slots are free, as in the
     scheduler process). With a `meter`, the selected run's job is measured (every running job's with
-    `measure_all`).
+    `measure_all`). With no `selected` run, the first row that `pick` accepts is read as the selected
+    one, all its records included: the pane selects the first run it lists, and its plot then comes
+    with the first read instead of a poll later.
     """
     index = index or RunIndex(root)
     try:
@@ -276,6 +281,10 @@ def read_snapshot(
         rows = index.rows((selected,))
     except RunError as error:
         return Snapshot(rows=[], error=str(error))
+    if selected is None and pick is not None:
+        selected = next((row.run for row in rows if pick(row)), None)
+        if selected is not None:
+            offsets = {**offsets, selected.path: 0}
     version: int | None = index.version
     if meter is not None:
         measured = (
@@ -295,7 +304,7 @@ def read_snapshot(
             ]
             version = None
         meter.forget({row.status.pid for row in rows if row.run in measured and row.status.pid})
-    snapshot = Snapshot(rows=rows, version=version)
+    snapshot = Snapshot(rows=rows, version=version, selected=selected)
     for path, offset in offsets.items():
         run = RunDir(path)
         try:

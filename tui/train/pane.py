@@ -11,6 +11,7 @@ quitting or crashing the UI loses nothing.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -18,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
+from textual.message import Message
 from textual.reactive import reactive
 from textual.timer import Timer
 from textual.widget import Widget
@@ -109,6 +111,9 @@ class TrainPane(Widget):
         ),
     ]
 
+    class FirstRead(Message):
+        """The pane's first read of the runs root is over (done or failed): the app may load torch now."""
+
     plot_index = reactive(0)
     show_log = reactive(False)
     show_archived = reactive(False)
@@ -134,6 +139,8 @@ class TrainPane(Widget):
         self.data_paths: dict[str, str] = {}  # job -> the data source last typed in the new-run form
         self.meter = UsageMeter()  # used only by the polling thread, one read at a time
         self._queue_served = -QUEUE_INTERVAL_S  # when a poll last served the queue (monotonic clock)
+        self._first_read_over = False
+        self._reading = False  # a read_disk worker is under way
 
     def compose(self) -> ComposeResult:
         yield RunsTable(id="runs", cursor_type="row")
@@ -170,15 +177,27 @@ class TrainPane(Widget):
         `redraw`: draw what is read even if nothing on disk changed (the selection or the view did).
         """
         self._dirty = self._dirty or redraw
-        # a worker waiting to start counts too: two reads of the index at once would race on its entries
-        if any(w.group == "train-poll" and w.state in (WorkerState.PENDING, WorkerState.RUNNING) for w in self.workers):
+        # One read at a time: two would race on the index's entries, and both would bring the selected run's
+        # records from the same offset (the plot would show them twice). A flag, not a look at self.workers:
+        # a worker started while the pane mounts is not listed there yet.
+        if self._reading:
             return
+        self._reading = True
         watched = [run for run in (self.selected, *self.overlay) if run is not None]
         offsets = {run.path: self.histories.get(run.path, History()).offset for run in watched}
         serve = time.monotonic() - self._queue_served >= QUEUE_INTERVAL_S
         if serve:
             self._queue_served = time.monotonic()
-        self.read_disk(self.runs_root, self.selected, offsets, self.show_log, self.show_cost, serve)
+        archived = self.show_archived
+        self.read_disk(
+            self.runs_root,
+            self.selected,
+            offsets,
+            self.show_log,
+            self.show_cost,
+            serve,
+            lambda row: row.meta.archived == archived,  # the first run the table will list
+        )
 
     @work(thread=True, group="train-poll", exit_on_error=False)
     def read_disk(
@@ -189,6 +208,7 @@ class TrainPane(Widget):
         with_log: bool,
         every_cost: bool,
         serve_queue: bool,
+        pick: Callable[[RunRow], bool],
     ) -> Snapshot:
         return read_snapshot(
             root,
@@ -199,11 +219,17 @@ class TrainPane(Widget):
             self.meter,
             measure_all=every_cost,
             serve_queue=serve_queue,
+            pick=pick,
         )
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.worker.group != "train-poll":
             return
+        if event.state in (WorkerState.SUCCESS, WorkerState.ERROR, WorkerState.CANCELLED):
+            self._reading = False
+        if not self._first_read_over and event.state in (WorkerState.SUCCESS, WorkerState.ERROR):
+            self._first_read_over = True
+            self.call_after_refresh(self.post_message, self.FirstRead())  # once what was read is drawn
         if event.state == WorkerState.SUCCESS and isinstance(event.worker.result, Snapshot):
             self.apply(event.worker.result)
         elif event.state == WorkerState.ERROR:

@@ -309,3 +309,58 @@ async def test_keymap_with_unknown_ids_warns():
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
         assert any("stepper.nxet" in str(n.message) for n in app._notifications)
+
+
+def _slow_train_reads(monkeypatch, seconds: float) -> None:
+    """The Train pane's reads of the runs root take `seconds` (a big root, or a slow disk)."""
+    import time
+
+    import tui.train.pane as train_pane
+
+    real = train_pane.read_snapshot
+
+    def slow(*args, **kwargs):
+        time.sleep(seconds)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(train_pane, "read_snapshot", slow)
+
+
+def _spy_on_compute(monkeypatch) -> list[bool]:
+    """Whether the app had read the runs root, at each call of the Stepper's compute (which imports torch)."""
+    from tui.stepper.pane import StepperPane
+
+    seen: list[bool] = []
+    real = StepperPane.compute
+
+    def spy(self, config):
+        seen.append(self.app.runs_read.is_set())
+        return real(self, config)
+
+    monkeypatch.setattr(StepperPane, "compute", spy)
+    return seen
+
+
+async def test_torch_is_imported_after_the_train_panes_first_read(tmp_path, monkeypatch):
+    """torch's import starves other threads of the GIL for over a second: the runs root is read before it."""
+    _slow_train_reads(monkeypatch, 0.6)
+    seen = _spy_on_compute(monkeypatch)
+    app = RnnTuiApp(runs_root=tmp_path / "runs")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        assert seen and seen[0] is True
+        assert "max |Δ| vs torch 0.0e+00" in status_text(app)
+
+
+async def test_a_train_read_that_hangs_delays_the_stepper_only_a_little(tmp_path, monkeypatch):
+    import tui.stepper.pane as stepper_pane
+
+    monkeypatch.setattr(stepper_pane, "TORCH_WAIT_S", 0.2)
+    _slow_train_reads(monkeypatch, 4.0)
+    seen = _spy_on_compute(monkeypatch)
+    app = RnnTuiApp(runs_root=tmp_path / "runs")
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_until(pilot, lambda: stepper(app).result is not None, timeout=3.5)  # before the read ends
+        assert seen == [False]
+        assert "max |Δ| vs torch 0.0e+00" in status_text(app)
+        await wait_until(pilot, app.runs_read.is_set, timeout=10)

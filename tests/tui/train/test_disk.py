@@ -74,3 +74,23 @@ def test_the_index_reads_only_what_changed(tmp_path, monkeypatch):
     new = RunDir.create(tmp_path, "charlm", {"data": "x"}, name="20261128-110000-charlm-bbbb")
     new.write_status(RunStatus(state="running", pid=os.getpid()))
     assert index.rows()[0].run == new  # a new run appears at once (the root's mtime moved)
+
+
+def test_with_nothing_selected_the_first_read_brings_the_first_listed_runs_records(tmp_path):
+    """The pane lists the newest run first and selects it: the first poll reads its records, sample included."""
+    older = make_run(tmp_path, "20261128-100000-charlm-aaaa", state="stopped", records=3)
+    newer = make_run(tmp_path, "20261128-110000-charlm-bbbb", state="stopped", records=4)
+    newer.append_sample(30, "a sample")
+    snapshot = read_snapshot(tmp_path, None, {}, with_log=False, pick=lambda row: True)
+    assert snapshot.selected == newer and set(snapshot.new_records) == {newer.path}
+    offset, records, rewritten, columns = snapshot.new_records[newer.path]
+    assert [r["step"] for r in records] == [0, 10, 20, 30] and not rewritten and offset > 0
+    assert "val_loss" in columns and (snapshot.sample or {}).get("text") == "a sample"
+
+    skipping = read_snapshot(tmp_path, None, {}, with_log=False, pick=lambda row: row.run != newer)
+    assert skipping.selected == older and set(skipping.new_records) == {older.path}
+    nothing = read_snapshot(tmp_path, None, {}, with_log=False, pick=lambda row: False)
+    assert nothing.selected is None and not nothing.new_records and nothing.sample is None
+    unpicked = read_snapshot(tmp_path, None, {}, with_log=False)  # without `pick`, as before: rows only
+    assert unpicked.selected is None and not unpicked.new_records
+    assert read_snapshot(tmp_path, older, {older.path: 0}, with_log=False).selected == older
