@@ -218,6 +218,19 @@ def test_overlay_smoothed_160x48(snap_compare, tmp_path):
     assert snap_compare(app, terminal_size=(160, 48), run_before=_overlay_keys("Z", "Z"))
 
 
+async def _steady(pilot, timeout: float = 10.0) -> None:
+    import time
+
+    deadline = time.monotonic() + timeout
+    before = pilot.app.export_screenshot()
+    while time.monotonic() < deadline:
+        await pilot.pause(0.1)
+        now = pilot.app.export_screenshot()
+        if now == before:
+            return
+        before = now
+
+
 def _table_keys(pilot_keys: tuple[str, ...]):
     async def run_before(pilot) -> None:
         from tests.tui.conftest import wait_until
@@ -229,9 +242,9 @@ def _table_keys(pilot_keys: tuple[str, ...]):
         await pilot.press("h")
         await wait_until(pilot, lambda: isinstance(pilot.app.screen, HParamsScreen) and pilot.app.screen.figures)
         await pilot.press(*pilot_keys)
-        # a sort rebuilds the table, and DataTable sizes its columns on a later refresh: let that land
-        for _ in range(3):
-            await pilot.pause(0.05)
+        # A sort rebuilds the table, and DataTable sizes its columns on a later refresh, later still on a busy
+        # machine: wait until two screens a moment apart are the same.
+        await _steady(pilot)
 
     return run_before
 
