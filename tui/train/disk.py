@@ -247,6 +247,7 @@ class Snapshot:
     sample: dict[str, Any] | None = None
     log: list[str] = field(default_factory=list)
     selected: RunDir | None = None  # the run read as the selected one (the one asked for, or the one picked)
+    read_from: dict[Path, int] = field(default_factory=dict)  # where each file of new_records was read from
 
 
 def read_rows(root: Path) -> list[RunRow]:
@@ -314,7 +315,8 @@ def read_snapshot(
         rewritten = size < offset  # a resume rewrites metrics.jsonl
         if size == offset and offset:
             continue  # nothing appended: nothing to read
-        records, new_offset = run.read_metrics(0 if rewritten else offset)
+        snapshot.read_from[path] = 0 if rewritten else offset
+        records, new_offset = run.read_metrics(snapshot.read_from[path])
         snapshot.new_records[path] = (new_offset, records, rewritten, columns_of(records))
     if selected is not None:
         snapshot.sample = index.latest_sample(selected)

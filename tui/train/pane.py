@@ -182,13 +182,13 @@ class TrainPane(Widget):
         # a worker started while the pane mounts is not listed there yet.
         if self._reading:
             return
-        self._reading = True
         watched = [run for run in (self.selected, *self.overlay) if run is not None]
         offsets = {run.path: self.histories.get(run.path, History()).offset for run in watched}
         serve = time.monotonic() - self._queue_served >= QUEUE_INTERVAL_S
         if serve:
             self._queue_served = time.monotonic()
         archived = self.show_archived
+        self._reading = True
         self.read_disk(
             self.runs_root,
             self.selected,
@@ -263,7 +263,13 @@ class TrainPane(Widget):
         with self.app.batch_update():
             self._update_table()
             for path, (offset, records, rewritten, columns) in snapshot.new_records.items():
-                self.histories.setdefault(path, History()).merge(offset, records, rewritten, columns)
+                history = self.histories.setdefault(path, History())
+                start = snapshot.read_from.get(path, history.offset)
+                if not rewritten and start != history.offset:
+                    if start:
+                        continue  # not read from where the history ends: the next poll reads from there
+                    rewritten = True  # read whole (a picked run): it replaces what the history holds
+                history.merge(offset, records, rewritten, columns)
                 if rewritten:
                     run_view.forget_plot()
             self._forget_histories()

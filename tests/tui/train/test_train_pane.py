@@ -17,6 +17,7 @@ from engine.training.runs import RunDir, RunStatus, RunWriteError
 from tests.tui.conftest import SIZE, type_into, wait_until
 from tui.app import RnnTuiApp
 from tui.quit import QuitScreen
+from tui.train.disk import read_snapshot
 from tui.train.pane import TrainPane
 
 
@@ -459,3 +460,24 @@ async def test_the_new_run_form_keeps_focus_and_the_data_path_per_job(tmp_path):
         await pilot.press("n")  # the next form remembers the last data source of each job
         await wait_until(pilot, lambda: isinstance(app.screen, TrainForm) and app.screen is not form)
         assert app.screen.query_one("#field-data").value == "/data/novel.txt"
+
+
+async def test_a_read_that_overlaps_the_history_adds_no_record_twice(tmp_path):
+    """Records read from an offset the history has passed (two reads racing, or a run picked again) are not
+    appended again: a read from the start replaces the history, one from elsewhere waits for the next poll."""
+    run = make_run(tmp_path, "20261128-100000-charlm-aaaa", state="stopped", records=5)
+    app = RnnTuiApp(runs_root=tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("f3")
+        pane = train_pane(app)
+        await wait_until(pilot, lambda: records_of(pane, run) == 5)
+        whole = read_snapshot(tmp_path, None, {}, with_log=False, pick=lambda row: True)
+        assert whole.read_from == {run.path: 0}
+        pane.apply(whole)
+        assert records_of(pane, run) == 5
+        run.append_metric({"step": 50, "train_loss": 1.0})
+        stale = read_snapshot(tmp_path, run, {run.path: 1}, with_log=False)  # from inside a line already read
+        pane.apply(stale)
+        assert records_of(pane, run) == 5
+        await wait_until(pilot, lambda: records_of(pane, run) == 6)
+        assert [record["step"] for record in pane.histories[run.path].records] == [0, 10, 20, 30, 40, 50]
