@@ -7,7 +7,6 @@ import contextlib
 import time
 from collections.abc import Callable
 
-import pytest
 from textual.worker import WorkerFailed
 
 from tui.app import RnnTuiApp
@@ -21,7 +20,9 @@ async def wait_until(pilot, predicate: Callable[[], bool], timeout: float = 20.0
     deadline = time.monotonic() + timeout
     while not predicate():
         if time.monotonic() > deadline:
-            pytest.fail("condition not reached in time")
+            # An AssertionError, not pytest.fail: inside a snapshot test's run_before, Textual's auto-pilot ends
+            # the app only on an Exception, and pytest.fail's is a BaseException: the app would run on forever.
+            raise AssertionError("condition not reached in time")
         await pilot.pause(0.02)
 
 
