@@ -299,10 +299,27 @@ def test_a_queued_run_survives_kill_9_of_the_scheduler_and_trains_after(runs_roo
 
 
 def _holds_scheduler_lock(root: Path) -> bool:
-    """Whether some process holds the root's scheduler lock (a scheduler serves it)."""
+    """Whether some process holds the root's scheduler lock (a scheduler serves it).
+
+    Linux lists every lock in /proc/locks, so the question is asked without touching the lock. Taking it
+    for a moment to see (the fallback elsewhere) can meet a scheduler starting just then, which leaves
+    at once, as it should when the lock is taken.
+    """
     import fcntl
 
-    with open(root / ".queue/scheduler.lock", "ab") as handle:
+    path = root / ".queue/scheduler.lock"
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return False
+    try:
+        table = Path("/proc/locks").read_text()
+    except OSError:
+        table = None
+    if table is not None:
+        inode = f"{os.major(st.st_dev):02x}:{os.minor(st.st_dev):02x}:{st.st_ino}"
+        return any(line.split()[1] == "FLOCK" and line.split()[5] == inode for line in table.splitlines())
+    with open(path, "ab") as handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
@@ -311,15 +328,27 @@ def _holds_scheduler_lock(root: Path) -> bool:
         return False
 
 
-def test_the_scheduler_serves_a_root_once(runs_root, text_file, sleepers):
+def test_the_scheduler_serves_a_root_once(runs_root, text_file, sleepers, monkeypatch):
     queue_runs(runs_root, text_file, 1)
     start = FakeStarter(sleepers)
     blocker = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     sleepers["blocker"] = blocker
     create_run(runs_root, charlm_config(text_file), "busy").write_status(RunStatus(state="running", pid=blocker.pid))
+    # Told when the thread's scheduler holds its lock. Probing the lock while the thread starts (as this test
+    # once did) can take it for a moment just as the scheduler tries: the scheduler then rightly leaves at once.
+    taken = threading.Event()
+    take = queue._scheduler_lock
+
+    def told(root):
+        held = take(root)
+        if held is not None:
+            taken.set()
+        return held
+
+    monkeypatch.setattr(queue, "_scheduler_lock", told)
     done = threading.Event()
     threading.Thread(target=lambda: (queue.serve(runs_root, interval=0.05, start=start), done.set())).start()
-    wait_for(lambda: _holds_scheduler_lock(runs_root), timeout=10)
+    assert taken.wait(timeout=10) and _holds_scheduler_lock(runs_root)
     assert queue.serve(runs_root, start=start) == 0  # a second scheduler leaves at once (else this would hang)
     RunDir(runs_root / "busy").write_status(RunStatus(state="done"))
     assert done.wait(timeout=10) and start.order == ["run-0"]

@@ -14,7 +14,7 @@ import pytest
 from textual.widgets import DataTable, Static
 
 from engine.training.runs import RunDir, RunStatus, RunWriteError
-from tests.tui.conftest import SIZE, type_into, wait_until
+from tests.tui.conftest import SIZE, settle, type_into, wait_until
 from tui.app import RnnTuiApp
 from tui.quit import QuitScreen
 from tui.train.disk import read_snapshot
@@ -398,6 +398,9 @@ async def test_a_notice_goes_away_by_itself(tmp_path, monkeypatch):
     make_run(tmp_path, "20261128-100000-charlm-aaaa", state="done")
     app = RnnTuiApp(runs_root=tmp_path)
     async with app.run_test(size=SIZE) as pilot:
+        # The Stepper imports torch once the runs are read; that starves the event loop for a second, and a
+        # press then returns after the 0.3 s notice has come and gone. Let it finish first.
+        await settle(pilot)
         await pilot.press("f3")
         pane = train_pane(app)
         await wait_until(pilot, lambda: pane.selected is not None)
