@@ -160,6 +160,7 @@ def _terminal(root: Path, keys: int, opens: int, columns: int = 80, rows: int = 
     Pilot cannot time either: after each key it waits until the whole process is idle, which includes the
     poll thread reading the newly selected run's records in the background, which a user does not wait for.
     """
+    from startup import FIRST_FRAME
     from ui_responsiveness import App
 
     from tui.train.disk import RunIndex
@@ -170,7 +171,7 @@ def _terminal(root: Path, keys: int, opens: int, columns: int = 80, rows: int = 
     for attempt in range(opens):
         app = App(root, columns, rows)
         try:
-            if app.wait_for("Loading PyTorch", 0, 60) is None:
+            if app.wait_for(FIRST_FRAME.decode(), 0, 60) is None:
                 raise SystemExit("rnn-tui showed no first frame in 60 s")
             time.sleep(0.5)
             pressed = time.perf_counter()
