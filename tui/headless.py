@@ -66,6 +66,7 @@ CONFIG_OPTIONS: tuple[tuple[str, Any, str], ...] = (
     ("--lr", "LR", "Adam learning rate"),
     ("--lr-schedule", SCHEDULES, "learning-rate schedule (decays to 0.1× by the end)"),
     ("--warmup-steps", "N", "linear warmup steps"),
+    ("--weight-decay", "W", "decoupled weight decay (AdamW); 0 = plain Adam"),
     ("--batch-size", "N", "sequences or reviews per batch"),
     ("--clip", "NORM", "clip the gradient norm to NORM ('off' to disable)"),
     ("--seq-length", "N", "charlm: characters per training chunk (the TBPTT window)"),

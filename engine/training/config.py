@@ -52,6 +52,7 @@ _LIMITS: dict[str, tuple[float, float]] = {  # inclusive bounds of the numeric f
     "threads": (0, 1024),
     "lr": (0, 10),
     "clip": (0, 1e9),
+    "weight_decay": (0, 10),
     "dropout": (0, 1),
     "valid_fraction": (0, 0.5),
     "sample_temperature": (MIN_TEMPERATURE, 100),
@@ -100,6 +101,7 @@ class TrainConfig:
     lr: float = 5e-3
     lr_schedule: str = "none"
     warmup_steps: int = 0
+    weight_decay: float = 0.0  # decoupled (AdamW); 0 = plain Adam, as the book
     batch_size: int = 64
     clip: float | None = None  # max gradient norm; None = no clipping
     steps: int | None = 10_000

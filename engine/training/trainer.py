@@ -207,7 +207,12 @@ class Trainer(abc.ABC):
         torch.manual_seed(self.config.seed)
         self.model = build_model(self.config, self.vocab_size).to(self.device)
         self.parameters = [p for p in self.model.parameters() if p.requires_grad]
-        self.optimizer = torch.optim.Adam(self.parameters, lr=self.config.lr)
+        decay = self.config.weight_decay
+        self.optimizer = (
+            torch.optim.AdamW(self.parameters, lr=self.config.lr, weight_decay=decay)
+            if decay
+            else torch.optim.Adam(self.parameters, lr=self.config.lr)
+        )
         if checkpoint:
             self.restore(checkpoint)
         if self.group.main:  # what a killed session logged after its checkpoint (or before the first one) goes

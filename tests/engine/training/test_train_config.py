@@ -84,6 +84,8 @@ def test_strings_from_a_form_become_typed_values():
         ("charlm", {"bidirectional": True}, "cannot be bidirectional"),
         ("charlm", {"data": " "}, "data source is blank"),
         ("charlm", {"warmup_steps": 50, "steps": 50}, "warmup"),
+        ("charlm", {"weight_decay": "-0.1"}, "weight decay must be at least 0"),
+        ("charlm", {"weight_decay": "inf"}, "finite"),
         ("sentiment", {"bidirectional": "maybe"}, "yes or no"),
         ("sentiment", {"valid_fraction": "0.9"}, "validation fraction"),
         ("sentiment", {"pooling": "attention"}, "Unknown pooling"),

@@ -84,6 +84,24 @@ def test_the_same_seed_gives_the_same_losses_and_another_seed_does_not(runs_root
     assert losses(4) == losses(4) != losses(5)
 
 
+def test_weight_decay_trains_with_adamw_and_pulls_the_weights_in(runs_root, text_file):
+    def trained(weight_decay: float) -> dict:
+        config = charlm_config(text_file, steps=20, sample_every=0, weight_decay=weight_decay)
+        run = create_run(runs_root, config)
+        assert run_training(run, config) == "done"
+        return load_checkpoint(run.checkpoints / "last.pt")
+
+    plain, decayed = trained(0.0), trained(5.0)
+    groups = [c["optimizer"]["param_groups"][0] for c in (plain, decayed)]
+    assert [g["weight_decay"] for g in groups] == [0.0, 5.0]
+    assert [g.get("decoupled_weight_decay", False) for g in groups] == [False, True]  # Adam, then AdamW
+
+    def norm(checkpoint: dict) -> float:
+        return sum(float(w.float().norm()) ** 2 for w in checkpoint["model"].values()) ** 0.5
+
+    assert norm(decayed) < 0.9 * norm(plain)
+
+
 def test_the_sentiment_model_learns_and_is_tested_once_with_the_best_weights(runs_root, review_folder):
     config = sentiment_config(review_folder, epochs=5, bucket=True, pooling="max")
     run = create_run(runs_root, config)
@@ -133,11 +151,12 @@ def test_pause_resume_and_stop_through_the_control_file(runs_root, text_file):
     assert load_checkpoint(run.checkpoints / "last.pt")["step"] == status.step  # the final checkpoint
 
 
-def test_a_resumed_run_continues_exactly_where_it_stopped(runs_root, text_file):
-    reference_config = charlm_config(text_file, steps=40, regime="tbptt", dropout=0.2)
+@pytest.mark.parametrize("weight_decay", [0.0, 0.1])
+def test_a_resumed_run_continues_exactly_where_it_stopped(runs_root, text_file, weight_decay):
+    reference_config = charlm_config(text_file, steps=40, regime="tbptt", dropout=0.2, weight_decay=weight_decay)
     reference = create_run(runs_root, reference_config)
     run_training(reference, reference_config)
-    config = charlm_config(text_file, steps=40, regime="tbptt", dropout=0.2)
+    config = charlm_config(text_file, steps=40, regime="tbptt", dropout=0.2, weight_decay=weight_decay)
     run = create_run(runs_root, config)
     calls = {"n": 0}
 
