@@ -1,7 +1,7 @@
 """Data-parallel scaling on this machine: the character model's throughput with 1 process and with N.
 
 Each side is rnn-tui's own job (`engine.training.jobs`, as `rnn-tui train` starts one) on the `default`
-charlm preset, the same global batch of 64 windows, for a fixed wall time: one process with every
+charlm preset, the same global batch (the preset's: 32 windows of 40), for a fixed wall time: one process with every
 core's thread, then `--nproc-per-node N` through torchrun (gloo on the CPU, DDP), the cores shared
 out (`threads` ÷ N each). Validation, samples and checkpoints are pushed past the end, so the
 figures are training steps only:

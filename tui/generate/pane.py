@@ -68,7 +68,7 @@ STARTER_PRESET = "default"  # the charlm preset `n` trains for a newcomer: about
 STARTER_EVERY_S = 1.0  # how often its progress is read while it trains
 STARTER_ABOUT = (
     "Press n to train the default character model: rnn-tui's `default` charlm preset, an LSTM that learns "
-    "Jules Verne's The Mysterious Island (downloaded once from Project Gutenberg) in 800 steps, about a minute "
+    "Jules Verne's The Mysterious Island (downloaded once from Project Gutenberg) in 1,400 steps, about a minute "
     "on a laptop CPU. It loads here as soon as it saves its first checkpoint; the Train pane (F3) shows it too."
 )
 
