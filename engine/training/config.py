@@ -78,6 +78,12 @@ _TRUE = {"1", "true", "yes", "on", "y"}
 _FALSE = {"0", "false", "no", "off", "n", ""}
 
 
+# Settings added after runs were already being saved, and what a config.json without one trained with.
+# A missing key must not take today's preset value: an old run would be shown, resumed and compared as
+# if it had trained another recipe (runs from before `weight_decay` trained with plain Adam).
+_BEFORE_ADDED: dict[str, Any] = {"weight_decay": 0.0}
+
+
 class TrainConfigError(ValueError):
     """A setting the trainer cannot use; the message is one sentence saying what to do."""
 
@@ -182,14 +188,18 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
-        """Validate a stored config (config.json); unknown keys are an error, missing ones take the job's defaults."""
+        """Validate a stored config (config.json); unknown keys are an error, missing ones take the job's defaults.
+
+        A setting added to rnn-tui after the config was written takes the value every run had before it.
+        """
         job = data.get("job")
         if job not in JOBS:
             raise TrainConfigError(f"The config names job {job!r}; it must be sentiment or charlm.")
         unknown = sorted(set(data) - {f.name for f in fields(cls)})
         if unknown:
             raise TrainConfigError(f"The config has unknown settings ({', '.join(unknown)}); remove them.")
-        return parse_train_config(job, None, **{key: value for key, value in data.items() if key != "job"})
+        stored = {**{key: value for key, value in _BEFORE_ADDED.items() if key not in data}, **data}
+        return parse_train_config(job, None, **{key: value for key, value in stored.items() if key != "job"})
 
 
 @dataclass(frozen=True)

@@ -73,8 +73,9 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
         "book": _BOOK_SENTIMENT,
         # The chapter's bidirectional variant: Adam 2e-3.
         "book-bidirectional": {**_BOOK_SENTIMENT, "bidirectional": True, "lr": 2e-3},
-        # Ours: wider embeddings, both directions, max pooling, bucketed batches of 64 and cosine decay.
-        # Validation accuracy ~0.85 after one epoch and ~0.90 after three.
+        # Ours: wider embeddings, both directions, max pooling, bucketed batches of 64, AdamW's weight decay
+        # 0.1 and cosine decay. Validation accuracy 0.844, 0.887, 0.894, 0.903 over the 4 epochs (without
+        # decay 0.848, 0.890, 0.898, 0.897; decay 1.0 also ended at 0.903).
         "default": {
             **_BOOK_SENTIMENT,
             **dict(
@@ -84,6 +85,7 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
                 pooling="max",
                 lr=3e-3,
                 lr_schedule="cosine",
+                weight_decay=0.1,
                 batch_size=64,
                 clip=5.0,
                 epochs=4,
@@ -107,7 +109,7 @@ PRESET_NOTES: dict[str, dict[str, str]] = {
     "sentiment": {
         "book": "the chapter's recipe: E20 → LSTM 64 → last state, batches of 32, Adam 1e-3, 10 epochs",
         "book-bidirectional": "the chapter's bidirectional variant of its recipe, Adam 2e-3",
-        "default": "fast: E64 BiLSTM 64, max pooling, bucketed batches of 64, 4 epochs (test acc ≈ 0.887)",
+        "default": "fast: E64 BiLSTM 64, max pooling, bucketed batches of 64, AdamW, 4 epochs (test acc ≈ 0.888)",
     },
 }
 

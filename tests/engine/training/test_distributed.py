@@ -255,7 +255,7 @@ def test_the_distributed_settings_are_checked_at_once():
         field.name for field in FORM_FIELDS["sentiment"]
     }
     for overrides, fragment in [
-        ({"nproc_per_node": 3}, "must split evenly over the 3 processes; use a multiple of 3, such as 63 or 66"),
+        ({"nproc_per_node": 3}, "must split evenly over the 3 processes; use a multiple of 3, such as 30 or 33"),
         ({"nproc_per_node": "0"}, "number of processes per node must be at least 1"),
         ({"nnodes": 2}, "pass --master-addr ADDR and --master-port PORT"),
         ({"nnodes": 2, "node_rank": 2, "master_port": 29500}, "node rank must be below the number of nodes (2)"),

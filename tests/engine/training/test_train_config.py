@@ -99,6 +99,16 @@ def test_impossible_values_give_one_sentence(job, overrides, fragment):
     assert_one_sentence(str(error.value))
 
 
+@pytest.mark.parametrize("job", ["charlm", "sentiment"])
+def test_a_config_from_before_weight_decay_keeps_plain_adam(job):
+    # The default presets now decay; a run saved before the setting existed trained without it.
+    assert parse_train_config(job).weight_decay == 0.1
+    stored = parse_train_config(job).to_dict()
+    del stored["weight_decay"]
+    assert TrainConfig.from_dict(stored).weight_decay == 0.0
+    assert TrainConfig.from_dict({**stored, "weight_decay": 0.1}).weight_decay == 0.1
+
+
 def test_unknown_job_and_preset_are_refused():
     with pytest.raises(TrainConfigError, match="Unknown job"):
         parse_train_config("translation")
