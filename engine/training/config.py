@@ -228,6 +228,7 @@ _COMMON_TAIL = (
     FormField("dropout", "Dropout", "float", help="0 ≤ p < 1"),
     FormField("lr", "Learning rate", "float"),
     FormField("lr_schedule", "LR schedule", "choice", SCHEDULES),
+    FormField("weight_decay", "Weight decay", "float", help="AdamW's decoupled decay; 0 = plain Adam"),
     FormField("batch_size", "Batch size", "int"),
     FormField("clip", "Gradient clip", "float", optional=True, help="max gradient norm; blank = off"),
     FormField("steps", "Steps", "int", optional=True, help="give steps or epochs"),
