@@ -124,6 +124,8 @@ def run_variant(name: str, options: str, args: argparse.Namespace, text: Path) -
     }
     if args.quick:
         overrides.update(steps=QUICK_STEPS, eval_every=QUICK_STEPS // 2, checkpoint_every=QUICK_STEPS)
+        # a warmup as long as the smoke run itself is refused: keep a short one, so the option still runs
+        overrides["warmup_steps"] = min(int(overrides.get("warmup_steps", 0)), QUICK_STEPS // 4)
     result = Result(name, options)
     runs_dir = Path(tempfile.mkdtemp(prefix=f"rnn-tui-gpu-{name}-"))
 
