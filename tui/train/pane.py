@@ -141,6 +141,7 @@ class TrainPane(Widget):
         self._queue_served = -QUEUE_INTERVAL_S  # when a poll last served the queue (monotonic clock)
         self._first_read_over = False
         self._reading = False  # a read_disk worker is under way
+        self._cursor_name: str | None = None  # the run the cursor was last known to be on (highlighted or put there)
 
     def compose(self) -> ComposeResult:
         yield RunsTable(id="runs", cursor_type="row")
@@ -298,13 +299,20 @@ class TrainPane(Widget):
     def _update_table(self) -> None:
         """The table follows the runs on disk; the first run is selected until the user picks one."""
         table = self.query_one(RunsTable)
+        # A ↑/↓ moves the cursor at once but selects its run only when the highlight message is handled. A read
+        # drawn in between must not put the cursor back on the old selection: that key would be lost.
+        under = table.cursor_name()
+        moved = under is not None and self._cursor_name is not None and under != self._cursor_name
         table.show_rows(
             self.rows, frozenset(run.name for run in self.overlay), self.size.width, show_cost=self.show_cost
         )
         if (self.selected is None or self.row_for(self.selected) is None) and self.rows:
             self.selected = self.rows[0].run
-        if self.selected is not None:
+        if moved and under is not None and under in self._by_name and self.row_for(self._by_name[under].run):
+            table.move_to(under)  # (again, if the rows were laid out anew) its highlight selects it
+        elif self.selected is not None:
             table.move_to(self.selected.name)
+            self._cursor_name = self.selected.name
         empty = not self.rows
         self.query_one(RunView).display = not empty
         if empty and self.all_rows:
@@ -340,6 +348,7 @@ class TrainPane(Widget):
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         if event.data_table.id != "runs" or event.row_key is None:
             return
+        self._cursor_name = event.row_key.value
         row = self._by_name.get(event.row_key.value or "")
         if row is not None and row.run != self.selected:
             self.selected = row.run

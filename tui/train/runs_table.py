@@ -129,6 +129,12 @@ class RunsTable(DataTable):
                     wider = cell_len(str(value)) > self.columns[ColumnKey(column)].content_width
                     self.update_cell(name, column, value, update_width=wider)
 
+    def cursor_name(self) -> str | None:
+        """The run the cursor is on (None when the table is empty)."""
+        if not self.row_count or not 0 <= self.cursor_row < self.row_count:
+            return None
+        return self.ordered_rows[self.cursor_row].key.value
+
     def move_to(self, name: str) -> None:
         """Put the cursor on the run called `name` (if it is in the table and not there yet)."""
         if name in {k.value for k in self.rows}:

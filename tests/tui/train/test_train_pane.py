@@ -86,6 +86,34 @@ async def test_runs_show_up_with_their_state(tmp_path):
         assert "sentiment" in text_of(app, "#run-header")
 
 
+async def test_a_read_drawn_before_a_keys_highlight_keeps_the_key(tmp_path):
+    # ↓ moves the cursor at once; its run is selected when the highlight message is handled. A poll's read
+    # that is drawn in between used to put the cursor back on the old selection, and the ↓ was lost (a
+    # snapshot test lost one of three ↓ this way).
+    names = [f"20261128-1{i}0000-charlm-{c * 4}" for i, c in enumerate("abc")]
+    for name in names:
+        make_run(tmp_path, name)
+    app = RnnTuiApp(runs_root=tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("f3")
+        pane = train_pane(app)
+        table = app.query_one("#runs", DataTable)
+        await wait_until(pilot, lambda: table.row_count == 3 and records_of(pane, pane.selected) == 5)
+        assert pane.selected.name == names[2]  # newest first
+        table.action_cursor_down()
+        pane._dirty = True  # draw the read even though nothing on disk changed
+        pane.apply(pane._snapshot)  # no await between: the highlight message is still queued
+        await wait_until(pilot, lambda: pane.selected.name == names[1])
+        await settle(pilot)
+        assert table.cursor_row == 1 and pane.selected.name == names[1]
+        # the pane's own choice still moves the cursor: a run picked in code
+        pane.selected = pane._by_name[names[0]].run
+        pane._dirty = True
+        pane.apply(pane._snapshot)
+        await settle(pilot)
+        assert table.cursor_row == 2 and pane.selected.name == names[0]
+
+
 async def test_a_headless_run_appears_while_watching(tmp_path):
     app = RnnTuiApp(runs_root=tmp_path)
     async with app.run_test(size=SIZE) as pilot:
