@@ -302,14 +302,14 @@ class TrainPane(Widget):
         # A ↑/↓ moves the cursor at once but selects its run only when the highlight message is handled. A read
         # drawn in between must not put the cursor back on the old selection: that key would be lost.
         under = table.cursor_name()
-        moved = under is not None and self._cursor_name is not None and under != self._cursor_name
+        moved_to = self._by_name.get(under) if under is not None and self._cursor_name not in (None, under) else None
         table.show_rows(
             self.rows, frozenset(run.name for run in self.overlay), self.size.width, show_cost=self.show_cost
         )
         if (self.selected is None or self.row_for(self.selected) is None) and self.rows:
             self.selected = self.rows[0].run
-        if moved and under is not None and under in self._by_name and self.row_for(self._by_name[under].run):
-            table.move_to(under)  # (again, if the rows were laid out anew) its highlight selects it
+        if moved_to is not None and self.row_for(moved_to.run) is not None:
+            table.move_to(moved_to.run.name)  # (again, if the rows were laid out anew) its highlight selects it
         elif self.selected is not None:
             table.move_to(self.selected.name)
             self._cursor_name = self.selected.name
