@@ -27,6 +27,17 @@ PANES = {"stepper": "Stepper", "train": "Train", "generate": "Generate"}
 PANE_KEYS = {"stepper": "F2", "train": "F3", "generate": "F4"}
 
 
+class Panes(TabbedContent):
+    """The panes' tabs. TabbedContent shows the tab of a widget focused in code, but that news comes as a
+    message: one about the Stepper focused at start-up, handled after an F3 typed during start-up, would
+    take the user back to the Stepper. A pane that no longer holds the focus is not brought forward."""
+
+    def _on_tab_pane_focused(self, event: TabPane.Focused) -> None:
+        focused = self.app.focused
+        if focused is None or event.tab_pane not in focused.ancestors_with_self:
+            event.prevent_default()  # TabbedContent's own handler would switch to it
+
+
 class RnnTuiApp(App[None]):
     """A terminal lab for recurrent neural networks."""
 
@@ -73,7 +84,7 @@ class RnnTuiApp(App[None]):
 
     def compose(self) -> ComposeResult:
         yield Header()
-        with TabbedContent(id="panes"):
+        with Panes(id="panes"):
             with TabPane(f"{PANES['stepper']} [dim]{PANE_KEYS['stepper']}[/]", id="stepper"):
                 yield StepperPane(
                     runs_root=self.runs_root, run=self.run_inspected, torch_after=self.runs_read, id="stepper-pane"

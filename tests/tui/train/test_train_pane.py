@@ -512,3 +512,21 @@ async def test_a_read_that_overlaps_the_history_adds_no_record_twice(tmp_path):
         assert records_of(pane, run) == 5
         await wait_until(pilot, lambda: records_of(pane, run) == 6)
         assert [record["step"] for record in pane.histories[run.path].records] == [0, 10, 20, 30, 40, 50]
+
+
+async def test_news_of_the_stepper_focused_at_start_up_does_not_undo_f3(tmp_path):
+    # The app focuses the Stepper on mount; TabbedContent hears of it by a message. Handled after an F3 typed
+    # during start-up, that message used to bring the Stepper back (a snapshot showed it instead of the runs).
+    from textual.widgets import TabbedContent, TabPane
+
+    app = RnnTuiApp(runs_root=tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("f3")
+        tabs = app.query_one(TabbedContent)
+        assert tabs.active == "train"
+        tabs.post_message(TabPane.Focused(app.query_one("#stepper", TabPane)))  # the late news
+        await pilot.pause()
+        assert tabs.active == "train"
+        app.query_one("#stepper-pane").focus()  # the Stepper focused now still brings its tab forward
+        await pilot.pause()
+        assert tabs.active == "stepper"
