@@ -34,6 +34,24 @@ _BOOK_SENTIMENT: dict[str, Any] = dict(
     bucket=False, max_length=None, min_count=1, valid_fraction=0.2, eval_every=0, checkpoint_every=200,
 )
 # fmt: on
+_OURS_SENTIMENT: dict[str, Any] = {
+    **_BOOK_SENTIMENT,
+    **dict(
+        embed_size=64,
+        bidirectional=True,
+        dropout=0.2,
+        pooling="max",
+        lr=3e-3,
+        lr_schedule="cosine",
+        weight_decay=0.1,
+        batch_size=64,
+        clip=5.0,
+        epochs=4,
+        amp="auto",
+        bucket=True,
+        min_count=10,
+    ),
+}
 
 PRESETS: dict[str, dict[str, dict[str, Any]]] = {
     "charlm": {
@@ -74,25 +92,15 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
         # The chapter's bidirectional variant: Adam 2e-3.
         "book-bidirectional": {**_BOOK_SENTIMENT, "bidirectional": True, "lr": 2e-3},
         # Ours: wider embeddings, both directions, max pooling, bucketed batches of 64, AdamW's weight decay
-        # 0.1 and cosine decay. Validation accuracy 0.844, 0.887, 0.894, 0.903 over the 4 epochs (without
-        # decay 0.848, 0.890, 0.898, 0.897; decay 1.0 also ended at 0.903).
-        "default": {
-            **_BOOK_SENTIMENT,
-            **dict(
-                embed_size=64,
-                bidirectional=True,
-                dropout=0.2,
-                pooling="max",
-                lr=3e-3,
-                lr_schedule="cosine",
-                weight_decay=0.1,
-                batch_size=64,
-                clip=5.0,
-                epochs=4,
-                amp="auto",
-                bucket=True,
-            ),
-        },
+        # 0.1 and cosine decay, and only words seen 10 times or more. Tuned on reviews of other movies
+        # (bench/train_sentiment.py --held-out-movies): the run's random validation split shares movies
+        # with train and rewards remembering names, which the test set's movies never repay. There, the
+        # vocabulary cut took best.pt from 0.864 (every word) to 0.873 (5 times), 0.876 (10), 0.875 (20).
+        "default": _OURS_SENTIMENT,
+        # Twice as wide: E128 and 128 units a direction. On other movies best.pt scored 0.888 (the default:
+        # 0.876; E64 H128: 0.883; H256 for 3 epochs: 0.872; a tenth held out for validation instead of a
+        # fifth, 4 or 5 epochs: 0.887 either way, so the book's 20,000/5,000 split stays).
+        "quality": {**_OURS_SENTIMENT, **dict(embed_size=128, hidden_size=128)},
     },
 }
 DEFAULT_PRESET = "default"
@@ -109,7 +117,8 @@ PRESET_NOTES: dict[str, dict[str, str]] = {
     "sentiment": {
         "book": "the chapter's recipe: E20 → LSTM 64 → last state, batches of 32, Adam 1e-3, 10 epochs",
         "book-bidirectional": "the chapter's bidirectional variant of its recipe, Adam 2e-3",
-        "default": "fast: E64 BiLSTM 64, max pooling, bucketed batches of 64, AdamW, 4 epochs (test acc ≈ 0.888)",
+        "default": "fast: E64 BiLSTM 64, max pooling, words seen 10+ times, AdamW, 4 epochs, ~2 min (test acc ≈ 0.889)",
+        "quality": "default's recipe twice as wide (E128 BiLSTM 128), ~5 min on 2 cores (test acc ≈ 0.897)",
     },
 }
 
