@@ -84,6 +84,14 @@ _FALSE = {"0", "false", "no", "off", "n", ""}
 _BEFORE_ADDED: dict[str, Any] = {"weight_decay": 0.0}
 
 
+def as_trained(data: dict[str, Any]) -> dict[str, Any]:
+    """A stored config.json with each setting added since it was saved, at the value its run trained with.
+
+    What the Train pane's tables and the TensorBoard export show, so that an old run reads as the recipe it ran.
+    """
+    return {**{key: value for key, value in _BEFORE_ADDED.items() if key not in data}, **data}
+
+
 class TrainConfigError(ValueError):
     """A setting the trainer cannot use; the message is one sentence saying what to do."""
 
@@ -198,8 +206,7 @@ class TrainConfig:
         unknown = sorted(set(data) - {f.name for f in fields(cls)})
         if unknown:
             raise TrainConfigError(f"The config has unknown settings ({', '.join(unknown)}); remove them.")
-        stored = {**{key: value for key, value in _BEFORE_ADDED.items() if key not in data}, **data}
-        return parse_train_config(job, None, **{key: value for key, value in stored.items() if key != "job"})
+        return parse_train_config(job, None, **{key: value for key, value in as_trained(data).items() if key != "job"})
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from engine.training.config import as_trained
 from engine.training.runs import RunDir, RunError
 
 TB_DIR = "tb"
@@ -166,7 +167,7 @@ def open_event_log(directory: Path, run: RunDir, start: float) -> EventLog:
     """
     directory.mkdir(parents=True, exist_ok=True)
     clear_event_files(directory)
-    log = EventLog(directory, run.config(), start)
+    log = EventLog(directory, as_trained(run.config()), start)
     for record in run.read_metrics()[0]:  # metrics' one loader: records of the shape a job writes
         log.record(record, flush=False)
     for sample in read_jsonl(run.samples_path):

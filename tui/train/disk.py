@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.training import queue
+from engine.training.config import as_trained
 from engine.training.runmeta import RunMeta, read_meta
 from engine.training.runs import ACTIVE_STATES, RunDir, RunError, RunStatus
 from engine.training.sweep import membership
@@ -183,7 +184,7 @@ class RunIndex:
         entry.dir_stamp = dir_stamp
         if entry.row is None:
             try:
-                config = run.config()
+                config = as_trained(run.config())
             except RunError:
                 return  # a directory being created, or not ours: looked at again next time
             entry.row = RunRow(run=run, job=str(config.get("job", "?")), status=RunStatus(), config=config)

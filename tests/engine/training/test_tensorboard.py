@@ -229,3 +229,15 @@ def test_any_sample_comes_back_whole_from_its_fence(text):
     fence = fenced.split("\n", 1)[0]
     assert set(fence) == {"`"} and len(fence) >= 3 and fenced == f"{fence}\n{text}\n{fence}"
     assert fence not in text  # nothing inside can close it early
+
+
+def test_a_run_saved_before_weight_decay_exports_the_plain_adam_it_trained_with(runs_root, text_file):
+    run = create_run(runs_root, charlm_config(text_file))
+    stored = run.config()
+    del stored["weight_decay"]  # as config.json was written before the setting existed
+    run.config_path.write_text(json.dumps(stored))
+    accumulator = board(export_run(run))
+    (content,) = accumulator.PluginTagToContent("hparams").values()
+    session = HParamsPluginData.FromString(content).session_start_info
+    assert "weight_decay" in session.hparams  # (a missing key would read as a default HParam, 0.0)
+    assert session.hparams["weight_decay"].number_value == 0.0  # not today's default, 0.1

@@ -94,3 +94,19 @@ def test_with_nothing_selected_the_first_read_brings_the_first_listed_runs_recor
     unpicked = read_snapshot(tmp_path, None, {}, with_log=False)  # without `pick`, as before: rows only
     assert unpicked.selected is None and not unpicked.new_records
     assert read_snapshot(tmp_path, older, {older.path: 0}, with_log=False).selected == older
+
+
+def test_a_run_saved_before_a_setting_existed_shows_the_value_it_trained_with(tmp_path):
+    from engine.training.runs import RunDir
+    from tui.train import disk
+    from tui.train.hparams import differing_settings, settings_diff
+
+    old = RunDir.create(tmp_path, "charlm", {"data": "x", "lr": 0.01}, name="20261128-100000-charlm-aaaa")
+    new = RunDir.create(
+        tmp_path, "charlm", {"data": "x", "lr": 0.01, "weight_decay": 0.1}, name="20261128-110000-charlm-bbbb"
+    )
+    rows = {row.run: row for row in disk.RunIndex(tmp_path).rows()}
+    assert rows[old].config["weight_decay"] == 0.0 and rows[new].config["weight_decay"] == 0.1
+    assert "weight_decay" not in old.config()  # the file is left as it was
+    assert differing_settings([rows[old].config, rows[new].config]) == ["weight_decay"]
+    assert settings_diff(rows[old].config, rows[new].config) == [("weight_decay", "0", "0.1")]
