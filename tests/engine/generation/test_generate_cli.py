@@ -37,7 +37,15 @@ def start_generate(model_root: Path, *extra: str) -> subprocess.Popen:
         str(model_root),
         *extra,
     ]
-    return subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    # As from a terminal, where Ctrl+C reaches it: a test run started in the background (`make test &`) ignores
+    # SIGINT, its children inherit that, and Python then leaves it ignored, rightly, so Ctrl+C would never arrive.
+    return subprocess.Popen(
+        command,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
 
 
 def read_at_least(process: subprocess.Popen, count: int, timeout: float = 120.0) -> bytes:
