@@ -223,9 +223,17 @@ def held_out_movies(imdb: Path, first_held_out: int = HELD_OUT_FROM) -> Path:
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
-    scratch = Path(tempfile.gettempdir()) / f"rnn-tui-bench-imdb-held-out-{first_held_out}"
+    source = imdb / "train.parquet"
+    if not source.is_file():
+        raise SystemExit(f"train_sentiment: --held-out-movies needs {source} (aclImdb's ids); it is not there.")
+    stat = source.stat()  # a changed source gets a folder of its own, never the split of an older one
+    scratch = (
+        Path(tempfile.gettempdir()) / f"rnn-tui-bench-imdb-held-out-{first_held_out}-{stat.st_size}-{stat.st_mtime_ns}"
+    )
+    table = pq.read_table(source)
+    if "id" not in table.column_names:
+        raise SystemExit(f"train_sentiment: {source} has no id column, which --held-out-movies splits on.")
     scratch.mkdir(exist_ok=True)
-    table = pq.read_table(imdb / "train.parquet")
     below = pc.less(table["id"], first_held_out)
     for split, rows in (("train", below), ("test", pc.invert(below))):
         target = scratch / f"{split}.parquet"
