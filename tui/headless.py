@@ -74,7 +74,11 @@ CONFIG_OPTIONS: tuple[tuple[str, Any, str], ...] = (
     ("--max-length", "N", "sentiment: keep each review's first N tokens"),
     ("--min-count", "N", "sentiment: drop rarer tokens from the vocabulary"),
     ("--bucket", "yes|no", "sentiment: batch reviews of similar length"),
-    ("--valid-fraction", "F", "share of the training data held out for validation"),
+    (
+        "--valid-fraction",
+        "F",
+        "share of the training data held out for validation (sentiment: 0 = none, every review trains)",
+    ),
     ("--eval-every", "N", "steps between validations (0: every epoch)"),
     ("--log-every", "N", "steps between metrics records"),
     ("--sample-every", "N", "charlm: steps between samples (0: never)"),

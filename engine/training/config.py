@@ -62,7 +62,7 @@ _LIMITS: dict[str, tuple[float, float]] = {  # inclusive bounds of the numeric f
     "master_port": (0, 65535),
     "dist_timeout": (1, 86400),
 }
-_EXCLUSIVE_LOW = {"lr", "clip", "valid_fraction"}  # must be above the low bound
+_EXCLUSIVE_LOW = {"lr", "clip"}  # must be above the low bound
 _EXCLUSIVE_HIGH = {"dropout"}  # must be below the high bound
 _OPTIONAL = {"clip", "steps", "epochs", "max_length"}  # blank / "none" / "off" means None
 _CHOICES: dict[str, tuple[str, ...]] = {
@@ -130,7 +130,7 @@ class TrainConfig:
     test_every_eval: bool = (
         False  # sentiment: also score the test reviews at each validation (benchmarks; never for choices)
     )
-    valid_fraction: float = 0.1
+    valid_fraction: float = 0.1  # sentiment: 0 trains on every training review, without validation or best.pt
     # cadence (in steps; eval_every 0 = at the end of every epoch)
     checkpoint_every: int = 500
     eval_every: int = 100
@@ -410,6 +410,10 @@ def _check(config: TrainConfig) -> None:
             raise TrainConfigError("A character model reads left to right; it cannot be bidirectional.")
         if not config.sample_prompt:
             raise TrainConfigError("The sample prompt is blank; give at least one character.")
+        if config.valid_fraction == 0:
+            raise TrainConfigError(
+                "A character model needs validation text; give a validation fraction above 0 (0.1 holds out the last tenth)."
+            )
     if config.warmup_steps and config.steps is not None and config.warmup_steps >= config.steps:
         raise TrainConfigError(
             f"The warmup ({config.warmup_steps:,} steps) must be shorter than the run ({config.steps:,} steps)."

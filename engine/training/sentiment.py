@@ -4,6 +4,9 @@ Validation (the seeded split of the training reviews) picks best.pt. The test re
 once, when the run completes, with best.pt's weights; `test_every_eval` also scores them at every
 validation, for benchmarks that chart test accuracy over time. Nothing is ever chosen on them.
 
+`valid_fraction=0` trains on every training review: a recipe chosen on validation, refitted on all
+the data. Such a run writes no best.pt, and its test score is that of its final weights.
+
 With several ranks, each trains on its contiguous slice of every (bucketed) global batch, and scores
 every W-th evaluation batch; the sums are shared.
 """
@@ -35,7 +38,7 @@ class SentimentTrainer(Trainer):
         config = self.config
         # The split is seeded apart from the model, so changing --seed keeps the same validation reviews.
         corpus = load_reviews(config.data, valid_size=config.valid_fraction, seed=DEFAULT_SEED)
-        if "valid" not in corpus.split_names:
+        if config.valid_fraction and "valid" not in corpus.split_names:
             raise CorpusError(
                 f"{config.data} has too few training reviews to hold out {config.valid_fraction:.0%} for validation."
             )
@@ -77,7 +80,7 @@ class SentimentTrainer(Trainer):
         return {"train_acc": window.stats.get("correct", 0.0) / max(window.items, 1)}
 
     def evaluate(self) -> Mapping[str, float | None]:
-        metrics = self.score(self.model, "valid")
+        metrics = self.score(self.model, "valid") if "valid" in self.eval_batches else {}
         if self.config.test_every_eval and "test" in self.eval_batches:
             metrics.update(self.score(self.model, "test"))
         return metrics
@@ -100,9 +103,14 @@ class SentimentTrainer(Trainer):
         return {f"{prefix}_loss": total / count, f"{prefix}_acc": correct / count}
 
     def finish(self) -> dict[str, Any]:
-        """Test metrics of best.pt (chosen on validation), when the source has test reviews."""
+        """Test metrics of best.pt (chosen on validation), when the source has test reviews.
+
+        A run without validation has no best.pt: its final weights are scored.
+        """
         if "test" not in self.eval_batches:
             return {}
+        if "valid" not in self.eval_batches:
+            return {**self.score(self.model, "test"), "test_model": "last"}
         best_path = self.run.checkpoints / BEST
         content = self.group.broadcast_bytes(best_path.read_bytes() if self.group.main and best_path.exists() else None)
         if content is None:

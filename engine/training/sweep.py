@@ -101,6 +101,11 @@ def plan_sweep(job: str, preset: str | None, options: dict[str, str], limit: int
         except TrainConfigError as error:
             shown = " ".join(f"{flag(name)} {value}" for name, value in point.items())
             raise SweepError(f"The run with {shown} is not usable: {_lower_first(str(error))}") from None
+    if any(config.valid_fraction == 0 for config in configs):  # sentiment only: charlm refuses 0 itself
+        raise SweepError(
+            "A sweep ranks its runs on validation, and these hold none out (a validation fraction of 0, as "
+            "quality-all has); add --valid-fraction 0.2, then refit the winner with rnn-tui train."
+        )
     return SweepPlan(job=job, axes=axes, points=points, configs=configs)
 
 

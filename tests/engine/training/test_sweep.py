@@ -63,6 +63,24 @@ def test_empty_and_repeated_values_are_refused(text):
     assert_one_sentence(str(error.value))
 
 
+@pytest.mark.parametrize(
+    ("preset", "options"),
+    [
+        ("quality-all", {"lr": "1e-3,3e-3"}),
+        ("default", {"valid_fraction": "0.2,0"}),
+        ("default", {"valid_fraction": "0"}),
+    ],
+)
+def test_a_sweep_without_validation_to_rank_on_is_refused(preset, options):
+    with pytest.raises(sweep.SweepError) as error:
+        sweep.plan_sweep("sentiment", preset, options)
+    assert_one_sentence(str(error.value))
+    assert "ranks its runs on validation" in str(error.value) and "--valid-fraction 0.2" in str(error.value)
+    # Given a validation split, the same sweep goes ahead.
+    plan = sweep.plan_sweep("sentiment", "quality-all", {"lr": "1e-3,3e-3", "valid_fraction": "0.2"})
+    assert [config.valid_fraction for config in plan.configs] == [0.2, 0.2]
+
+
 def test_a_hundred_runs_need_yes():
     options = {"lr": ",".join(f"{i}e-3" for i in range(1, 11)), "seed": ",".join(str(i) for i in range(10))}
     with pytest.raises(sweep.SweepError) as error:

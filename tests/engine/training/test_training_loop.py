@@ -11,13 +11,15 @@ import torch
 from training_helpers import assert_one_sentence, charlm_config, metrics, sentiment_config, wait_for, wait_for_state
 
 from engine.devices import resolve_device
+from engine.models import build_model
 from engine.training import worker
 from engine.training.charlm import CharLMTrainer
 from engine.training.checkpoint import load_checkpoint
-from engine.training.config import parse_train_config
+from engine.training.config import TrainConfigError, parse_train_config
 from engine.training.errors import TrainingHalted
 from engine.training.jobs import create_run
 from engine.training.runs import RunDir
+from engine.training.sentiment import SentimentTrainer
 from engine.training.session import run_training
 from engine.training.trainer import lr_factor, resolve_amp
 
@@ -119,6 +121,34 @@ def test_the_sentiment_model_learns_and_is_tested_once_with_the_best_weights(run
     assert status.best_metric == "val_acc" and status.throughput_unit == "reviews/s"
     vocab = load_checkpoint(run.checkpoints / "best.pt")["vocab"]
     assert vocab["kind"] == "word" and vocab["tokens"][:2] == ["<pad>", "<unk>"]
+
+
+def test_without_validation_every_review_trains_and_the_final_weights_are_tested(runs_root, review_folder):
+    """valid_fraction 0 (the quality-all preset): a recipe chosen on validation, refitted on all 120 reviews."""
+    config = sentiment_config(review_folder, epochs=2, batch_size=16, valid_fraction=0.0)
+    run = create_run(runs_root, config)
+    assert run_training(run, config) == "done"
+    records = metrics(run)
+    assert max(r["step"] for r in records) == 2 * 8  # 120 reviews in batches of 16: 8 a epoch, none held out
+    assert not any("val_acc" in r or "val_loss" in r for r in records)
+    assert not (run.checkpoints / "best.pt").exists() and (run.checkpoints / "last.pt").exists()
+    final = records[-1]
+    assert final["final"] and final["test_model"] == "last" and "best_step" not in final
+    # The score is the last weights' own: a trainer that loads last.pt scores the test reviews the same.
+    last = load_checkpoint(run.checkpoints / "last.pt")
+    trainer = SentimentTrainer(run, config, torch.device("cpu"), None)
+    trainer.load_data(last["vocab"])
+    model = build_model(config, trainer.vocab_size)
+    model.load_state_dict(last["model"])
+    assert trainer.score(model, "test")["test_acc"] == final["test_acc"]
+    status = run.status()
+    assert status.state == "done" and status.best_value is None
+
+
+def test_a_character_model_needs_its_validation_text():
+    with pytest.raises(TrainConfigError, match="validation fraction above 0"):
+        parse_train_config("charlm", valid_fraction=0)
+    assert parse_train_config("sentiment", valid_fraction="0").valid_fraction == 0.0
 
 
 def run_in_thread(run: RunDir, config) -> tuple[threading.Thread, dict]:
