@@ -102,6 +102,14 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
         # tenth held out for validation instead of a fifth, 4 or 5 epochs: 0.887, so the 20,000/5,000 split
         # stays).
         "quality": {**_OURS_SENTIMENT, **dict(embed_size=128, hidden_size=128)},
+        # The quality recipe refitted on all 25,000 training reviews: no validation split, so no best.pt, and
+        # the test set scores the final weights. Every setting was chosen on validation before. On other
+        # movies (--held-out-movies, where the run trains on 20,000 reviews instead of 16,000) the final
+        # weights scored 0.894 against quality's 0.888: a quarter more reviews was worth more than any
+        # setting tried (E256: 0.880; a GRU: 0.881; lr 5e-3: 0.879; mean pooling: 0.876; an average of the
+        # weights (EMA 0.99–0.998, or over the last epoch): 0.883–0.885; a word language model pretraining
+        # both directions for an epoch first: 0.879).
+        "quality-all": {**_OURS_SENTIMENT, **dict(embed_size=128, hidden_size=128, valid_fraction=0.0)},
     },
 }
 DEFAULT_PRESET = "default"
@@ -120,6 +128,7 @@ PRESET_NOTES: dict[str, dict[str, str]] = {
         "book-bidirectional": "the chapter's bidirectional variant of its recipe, Adam 2e-3",
         "default": "fast: E64 BiLSTM 64, max pooling, words seen 10+ times, AdamW, 4 epochs, ~2 min (test acc ≈ 0.889)",
         "quality": "default's recipe twice as wide (E128 BiLSTM 128), ~5 min on 2 cores (test acc ≈ 0.897)",
+        "quality-all": "quality's recipe on every training review, none held out for validation, ~6 min on 2 cores (test acc ≈ 0.904)",
     },
 }
 
