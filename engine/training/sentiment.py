@@ -40,7 +40,8 @@ class SentimentTrainer(Trainer):
         corpus = load_reviews(config.data, valid_size=config.valid_fraction, seed=DEFAULT_SEED)
         if config.valid_fraction and "valid" not in corpus.split_names:
             raise CorpusError(
-                f"{config.data} has too few training reviews to hold out {config.valid_fraction:.0%} for validation."
+                f"{config.data} has too few training reviews to hold out a fraction of {config.valid_fraction:g} for "
+                "validation; give a larger one, or 0 to train on every review without validation."
             )
         vocab = WordVocab(vocab_data["tokens"][2:]) if vocab_data else None
         encoded = encode_reviews(corpus, vocab=vocab, min_count=config.min_count)

@@ -263,6 +263,15 @@ def test_out_of_memory_and_crashes_fail_with_one_line(runs_root, text_file, monk
     assert_one_sentence(crash.status().error)
 
 
+def test_a_validation_fraction_too_small_to_hold_out_a_review_says_what_to_give(runs_root, review_folder):
+    run = create_run(runs_root, sentiment_config(review_folder, valid_fraction=0.001))  # 120 reviews: none held out
+    worker.train_run(run, lambda: False)
+    status = run.status()
+    assert status.state == "failed" and status.extra["error_kind"] == "input"
+    assert "hold out a fraction of 0.001 for validation" in status.error and "or 0 to train on every" in status.error
+    assert_one_sentence(status.error)
+
+
 @pytest.mark.parametrize(
     ("overrides", "fragment"),
     [
