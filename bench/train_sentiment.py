@@ -29,7 +29,8 @@ The full book side takes about 45 minutes on 2 cores (BOOK_FACTS: 0.861 after ep
 
 `--held-out-movies` is for tuning a recipe: it never reads test.parquet. The training reviews
 with ids 10,000 and above (other movies than the rest, see `held_out_movies`) take the test
-set's place, and the run carves its validation split from the 20,000 below.
+set's place, and the run carves its validation split from the 20,000 below (a preset that holds
+none out, such as `quality-all`, trains on all 20,000).
 
 Usage:
   python bench/train_sentiment.py [--data DIR] [--max-seconds S] [--only book|ours] [--quick]
@@ -286,7 +287,7 @@ def main() -> int:
     if args.held_out_movies:
         print(
             f"tuning mode: the {HELD_OUT_FROM:,} lowest ids of each label train (the run carves its validation from "
-            f'them); "test" below is the training reviews with ids {HELD_OUT_FROM:,}+ (other movies), from {source}'
+            f'them, unless it holds none out); "test" below is the training reviews with ids {HELD_OUT_FROM:,}+ (other movies), from {source}'
         )
     book = run_book_side(source, args) if args.only != "ours" else None
     ours, final_verdicts = run_ours_side(source, args) if args.only != "book" else (None, [])

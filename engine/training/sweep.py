@@ -103,8 +103,8 @@ def plan_sweep(job: str, preset: str | None, options: dict[str, str], limit: int
             raise SweepError(f"The run with {shown} is not usable: {_lower_first(str(error))}") from None
     if any(config.valid_fraction == 0 for config in configs):  # sentiment only: charlm refuses 0 itself
         raise SweepError(
-            "A sweep ranks its runs on validation, and these hold none out (a validation fraction of 0, as "
-            "quality-all has); add --valid-fraction 0.2, then refit the winner with rnn-tui train."
+            "A sweep ranks its runs on validation, and these hold none out (their validation fraction is 0, "
+            "as in quality-all); add --valid-fraction 0.2, then refit the winner with rnn-tui train."
         )
     return SweepPlan(job=job, axes=axes, points=points, configs=configs)
 
