@@ -205,7 +205,7 @@ def run_ours_side(source: Path, args: argparse.Namespace) -> tuple[Side, list[st
     final = _final_record(job)
     if final is None:
         return side, [f"final test accuracy ≥ {FINAL_TARGET}: not measured (ours did not finish: {job.stopped})"]
-    chosen = "best.pt chosen on validation" if final.get("test_model") != "last" else "the final weights: no validation"
+    chosen = {"best.pt": "best.pt chosen on validation"}.get(_scored(final), "the final weights: no validation")
     # The last epoch's training time: the closing record's also counts the scoring of validation and test.
     trained = max((training_s(r.data) for r in job.records if "epoch" in r.data), default=training_s(final))
     verdicts = [
@@ -251,6 +251,8 @@ def held_out_movies(imdb: Path, first_held_out: int = HELD_OUT_FROM) -> Path:
     scratch = (
         Path(tempfile.gettempdir()) / f"rnn-tui-bench-imdb-held-out-{first_held_out}-{stat.st_size}-{stat.st_mtime_ns}"
     )
+    if all((scratch / f"{split}.parquet").exists() for split in ("train", "test")):
+        return scratch  # made by an earlier run from this very file
     table = pq.read_table(source)
     if "id" not in table.column_names:
         raise SystemExit(f"train_sentiment: {source} has no id column, which --held-out-movies splits on.")
